@@ -1,0 +1,244 @@
+"""The fields a recipe may set, as dataclasses for TRL's parser.
+
+Fields shared by every stage live once: the data fields in `DataArguments`, the run-lifecycle and
+no-GPU handling in `StageArguments`, the model fields in `ModelArguments` (TRL's `ModelConfig`).
+`SFTConfig` and `GRPOConfig` are TRL's configs with those mixed in. Checks that involve several
+fields sit in `__post_init__`, so they fail while the command line is parsed, before anything loads.
+"""
+
+import importlib.util
+import os
+import string
+from dataclasses import dataclass, field
+from typing import Any
+
+import trl
+import yaml
+
+from r1recipes import RecipeError, notice
+from r1recipes.models.paths import check_model_path
+
+PROMPT_FORMATS = ("r1_zero", "chat", "template")
+
+
+def parse_mapping(value: Any, key: str) -> dict | None:
+    """A mapping field arrives as a dict from YAML or as JSON/YAML text from the command line."""
+    if isinstance(value, str):
+        try:
+            value = yaml.safe_load(value)
+        except yaml.YAMLError as exc:
+            raise RecipeError(f"{key}: not valid JSON or YAML: {exc.__class__.__name__}") from None
+    if value is not None and not isinstance(value, dict):
+        raise RecipeError(f"{key}: expected a mapping, got {value!r}")
+    return value
+
+
+@dataclass
+class DatasetSource:
+    """One entry of `dataset_mixture`.
+
+    `weight` multiplies the source's row count: 0.25 keeps a random quarter, 1 keeps every row,
+    2.5 repeats every row twice plus a random half (upsampling a small, valuable source).
+    """
+
+    path: str
+    name: str | None = None
+    split: str = "train"
+    weight: float = 1.0
+    rename: dict[str, str] | None = None
+
+    @classmethod
+    def from_dict(cls, entry: Any, where: str) -> "DatasetSource":
+        if not isinstance(entry, dict):
+            raise RecipeError(f"{where}: expected a mapping with a 'path', got {entry!r}")
+        allowed = cls.__dataclass_fields__.keys()
+        unknown = sorted(set(entry) - set(allowed))
+        if unknown:
+            raise RecipeError(f"{where}: unknown key '{unknown[0]}' (valid keys: {', '.join(allowed)})")
+        if "path" not in entry:
+            raise RecipeError(f"{where}: 'path' is required")
+        source = cls(**entry)
+        if not isinstance(source.weight, (int, float)) or isinstance(source.weight, bool) or source.weight <= 0:
+            raise RecipeError(f"{where}: weight must be a number > 0, got {source.weight!r}")
+        source.rename = parse_mapping(source.rename, f"{where}.rename")
+        return source
+
+
+@dataclass
+class DataArguments:
+    """Where the rows come from and how a row becomes a prompt."""
+
+    dataset_name: str | None = field(
+        default=None,
+        metadata={"help": "Hub dataset id, a local .jsonl/.json/.parquet/.csv file, or a save_to_disk folder."},
+    )
+    dataset_config: str | None = field(default=None, metadata={"help": "Hub dataset configuration name."})
+    dataset_split: str = field(default="train", metadata={"help": "Split of `dataset_name` to train on."})
+    dataset_mixture: list[dict] | str | None = field(
+        default=None,
+        metadata={
+            "help": "Several sources instead of `dataset_name`: a list of {path, name, split, weight, rename}. "
+            "weight multiplies a source's row count (0.5 = a random half, 2 = every row twice)."
+        },
+    )
+    rename_columns: dict[str, str] | str | None = field(
+        default=None, metadata={"help": "Column renames for `dataset_name`, as {old: new}."}
+    )
+    test_split_size: float = field(
+        default=0.0,
+        metadata={"help": "Rows held out for evaluation: a fraction if < 1, a count if >= 1, none if 0."},
+    )
+    max_samples: int | None = field(
+        default=None, metadata={"help": "Keep at most this many training rows (a seeded random subset)."}
+    )
+    prompt_format: str = field(
+        default="chat",
+        metadata={
+            "help": "r1_zero: the DeepSeek-R1-Zero plain template for base models (the prompt opens <think>); "
+            "chat: optional system prompt + user turn through the chat template; template: `prompt_template`.",
+            "choices": list(PROMPT_FORMATS),
+        },
+    )
+    prompt_column: str = field(default="problem", metadata={"help": "Column holding the question."})
+    system_prompt: str | None = field(default=None, metadata={"help": "System turn for the chat format."})
+    prompt_template: str | None = field(
+        default=None,
+        metadata={"help": "Plain-text prompt with {column} placeholders, for prompt_format: template."},
+    )
+
+    def __post_init__(self):
+        if self.dataset_name and self.dataset_mixture:
+            raise RecipeError("set either dataset_name or dataset_mixture, not both")
+        mixture = self.dataset_mixture
+        if isinstance(mixture, str):
+            try:
+                mixture = yaml.safe_load(mixture)
+            except yaml.YAMLError:
+                raise RecipeError("dataset_mixture: not valid JSON or YAML") from None
+        if mixture is not None and not isinstance(mixture, list):
+            raise RecipeError(f"dataset_mixture: expected a list of sources, got {mixture!r}")
+        self.rename_columns = parse_mapping(self.rename_columns, "rename_columns")
+        if mixture:
+            self.sources = [DatasetSource.from_dict(e, f"dataset_mixture[{i}]") for i, e in enumerate(mixture)]
+        elif self.dataset_name:
+            self.sources = [
+                DatasetSource(self.dataset_name, self.dataset_config, self.dataset_split, 1.0, self.rename_columns)
+            ]
+        else:
+            raise RecipeError("no training data: set dataset_name or dataset_mixture")
+        if self.test_split_size < 0 or (
+            self.test_split_size >= 1 and self.test_split_size != int(self.test_split_size)
+        ):
+            raise RecipeError(
+                f"test_split_size must be a fraction in [0, 1) or a whole count, got {self.test_split_size}"
+            )
+        if self.max_samples is not None and self.max_samples < 1:
+            raise RecipeError(f"max_samples must be >= 1, got {self.max_samples}")
+        if self.prompt_format not in PROMPT_FORMATS:
+            raise RecipeError(f"unknown prompt_format '{self.prompt_format}' (valid: {', '.join(PROMPT_FORMATS)})")
+        if (self.prompt_format == "template") != (self.prompt_template is not None):
+            raise RecipeError("prompt_template is used with prompt_format: template, and that format needs one")
+        if self.system_prompt is not None and self.prompt_format != "chat":
+            raise RecipeError("system_prompt only applies to prompt_format: chat")
+        _ = self.prompt_fields  # a malformed template fails now, not when the data loads
+
+    @property
+    def prompt_fields(self) -> list[str]:
+        """Dataset columns the prompt is made from."""
+        if self.prompt_template is None:
+            return [self.prompt_column]
+        try:
+            names = [name for _, name, _, _ in string.Formatter().parse(self.prompt_template) if name is not None]
+        except ValueError as exc:
+            raise RecipeError(f"prompt_template is malformed: {exc}") from None
+        if not names or any(not n.isidentifier() for n in names):
+            raise RecipeError("prompt_template needs {column} placeholders naming dataset columns")
+        return list(dict.fromkeys(names))
+
+
+@dataclass
+class SFTDataArguments(DataArguments):
+    completion_column: str = field(
+        default="solution",
+        metadata={"help": "Column holding the target response (unused when the data has a `messages` column)."},
+    )
+
+
+@dataclass
+class ModelArguments(trl.ModelConfig):
+    """TRL's model fields; the path is checked here so a typo fails before any loading."""
+
+    def __post_init__(self):
+        super().__post_init__()
+        if not self.model_name_or_path:
+            raise RecipeError("model_name_or_path is required")
+        check_model_path(self.model_name_or_path)
+        if (self.load_in_4bit or self.load_in_8bit) and not _has_cuda():
+            raise RecipeError("load_in_4bit/load_in_8bit (QLoRA) need a CUDA GPU and the `quant` extra")
+
+
+def _has_cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+@dataclass
+class StageArguments:
+    """Run-lifecycle fields shared by every stage, and the switch to fp32 when there is no GPU."""
+
+    start_over: bool = field(
+        default=False,
+        metadata={"help": "Delete this stage's checkpoints and stage.json in output_dir and train from step 0."},
+    )
+
+    def __post_init__(self):
+        if not self.use_cpu and not _has_accelerator():
+            # use_cpu also makes accelerate pick gloo DDP when launched with several processes
+            notice("no GPU found: training on the CPU in fp32 (bf16/fp16 off)")
+            self.use_cpu, self.bf16, self.fp16 = True, False, False
+        super().__post_init__()
+
+
+def _has_accelerator() -> bool:
+    import torch
+
+    xpu = getattr(torch, "xpu", None)
+    return torch.cuda.is_available() or torch.backends.mps.is_available() or bool(xpu and xpu.is_available())
+
+
+@dataclass
+class SFTConfig(StageArguments, trl.SFTConfig):
+    pass
+
+
+@dataclass
+class GRPOConfig(StageArguments, trl.GRPOConfig):
+    reward_funcs: list[str] = field(
+        default_factory=list,
+        metadata={"help": "Reward names from r1recipes.rewards, or dotted paths to your own functions."},
+    )
+    reward_kwargs: dict[str, dict] | str | None = field(
+        default=None,
+        metadata={"help": "Settings per reward, grouped by its name, e.g. {cosine: {max_len: 4096}}."},
+    )
+
+    def __post_init__(self):
+        from r1recipes.rewards import check_reward_config
+
+        self.reward_kwargs = parse_mapping(self.reward_kwargs, "reward_kwargs") or {}
+        check_reward_config(self.reward_funcs, self.reward_kwargs, self.reward_weights)
+        world_size = int(os.environ.get("WORLD_SIZE", "1"))
+        if self.generation_batch_size is None and self.num_generations:
+            steps = self.steps_per_generation or self.gradient_accumulation_steps
+            completions = self.per_device_train_batch_size * world_size * steps
+            if completions % self.num_generations:
+                raise RecipeError(
+                    f"per_device_train_batch_size ({self.per_device_train_batch_size}) x processes ({world_size}) x "
+                    f"steps_per_generation ({steps}) = {completions} completions per generation batch, "
+                    f"which num_generations ({self.num_generations}) does not divide"
+                )
+        if self.use_vllm and not (_has_cuda() and importlib.util.find_spec("vllm")):
+            notice("use_vllm is set but vLLM or a CUDA GPU is missing: generating with transformers instead")
+            self.use_vllm = False
+        super().__post_init__()

@@ -1,0 +1,127 @@
+"""Loading a stage's rows: one source or a weighted mixture, local or from the Hub, renamed and split.
+
+A source is a Hub dataset id, a local .jsonl/.json/.parquet/.csv file, or a folder written by
+`Dataset.save_to_disk`. Every source is checked (exists, has the needed columns, reading only its first
+row) before any is loaded in full, and all of that happens before the model loads.
+"""
+
+from pathlib import Path
+
+import datasets
+
+from r1recipes import RecipeError, notice
+from r1recipes.configs import DataArguments, DatasetSource
+from r1recipes.prompts import grpo_row, sft_messages_row, sft_pair_row
+
+LOCAL_FORMATS = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv"}
+
+
+def _is_local(path: str) -> bool:
+    return Path(path).suffix in LOCAL_FORMATS or Path(path).exists() or path.startswith((".", "/", "~"))
+
+
+def _load(source: DatasetSource, streaming: bool = False):
+    path = Path(source.path).expanduser()
+    if _is_local(source.path) and not path.exists():
+        raise RecipeError(f"dataset not found: {source.path}")
+    try:
+        if path.is_dir() and any((path / f).exists() for f in ("dataset_info.json", "dataset_dict.json")):
+            dataset = datasets.load_from_disk(str(path))
+            if isinstance(dataset, datasets.DatasetDict):
+                dataset = dataset[source.split]
+            return dataset.to_iterable_dataset() if streaming else dataset
+        if path.is_file():
+            fmt = LOCAL_FORMATS.get(path.suffix)
+            if fmt is None:
+                raise RecipeError(f"{source.path}: unsupported file type (use {', '.join(LOCAL_FORMATS)})")
+            return datasets.load_dataset(fmt, data_files=str(path), split="train", streaming=streaming)
+        return datasets.load_dataset(source.path, source.name, split=source.split, streaming=streaming)
+    except RecipeError:
+        raise
+    except Exception as exc:  # datasets raises many types; the user needs the first line, not a trace
+        raise RecipeError(f"dataset '{source.path}' could not be loaded: {str(exc).splitlines()[0]}") from None
+
+
+def _renamed(columns: list[str], source: DatasetSource) -> list[str]:
+    rename = source.rename or {}
+    missing = [old for old in rename if old not in columns]
+    if missing:
+        raise RecipeError(f"dataset '{source.path}': cannot rename missing column '{missing[0]}' (has: {columns})")
+    return [rename.get(c, c) for c in columns]
+
+
+def source_columns(source: DatasetSource) -> list[str]:
+    """Column names after renaming, read from the first row only."""
+    first = next(iter(_load(source, streaming=True)), None)
+    if first is None:
+        raise RecipeError(f"dataset '{source.path}' is empty")
+    return _renamed(list(first), source)
+
+
+def check_columns(sources: list[DatasetSource], needed) -> list[str]:
+    """Columns every source shares; `needed(columns)` lists those the stage requires of them."""
+    per_source = [source_columns(s) for s in sources]
+    common = [c for c in per_source[0] if all(c in cols for cols in per_source[1:])]
+    for source, columns in zip(sources, per_source, strict=True):
+        missing = [c for c in needed(common) if c not in columns]
+        if missing:
+            raise RecipeError(f"dataset '{source.path}' has no column '{missing[0]}' (has: {', '.join(columns)})")
+    return common
+
+
+def _weighted(dataset: datasets.Dataset, weight: float, seed: int) -> datasets.Dataset:
+    if weight == 1:
+        return dataset
+    whole, part = divmod(weight, 1)
+    shuffled = dataset.shuffle(seed=seed)
+    indices = list(range(len(dataset))) * int(whole) + list(range(round(part * len(dataset))))
+    return shuffled.select(indices)
+
+
+def load_mixture(sources: list[DatasetSource], columns: list[str], seed: int) -> datasets.Dataset:
+    parts = []
+    for source in sources:
+        dataset = _load(source)
+        if source.rename:
+            dataset = dataset.rename_columns(source.rename)
+        parts.append(_weighted(dataset.select_columns(columns), source.weight, seed))
+    dropped = sorted({c for part in parts for c in part.column_names} - set(columns))
+    if dropped:
+        notice(f"columns not in every source are dropped: {', '.join(dropped)}")
+    return parts[0] if len(parts) == 1 else datasets.concatenate_datasets(parts)
+
+
+def load_train_test(data_args: DataArguments, needed, seed: int):
+    """(train, test or None) with the stage's required columns checked first."""
+    columns = check_columns(data_args.sources, needed)
+    dataset = load_mixture(data_args.sources, columns, seed)
+    test = None
+    if data_args.test_split_size:
+        size = data_args.test_split_size
+        split = dataset.train_test_split(test_size=int(size) if size >= 1 else size, seed=seed)
+        dataset, test = split["train"], split["test"]
+    if data_args.max_samples is not None and data_args.max_samples < len(dataset):
+        dataset = dataset.shuffle(seed=seed).select(range(data_args.max_samples))
+    return dataset, test
+
+
+def sft_datasets(data_args, seed: int):
+    """SFT rows: a `messages` column is used as is; otherwise prompt and completion columns are formatted."""
+
+    def needed(columns):
+        if "messages" in columns and data_args.completion_column not in columns:
+            return ["messages"]
+        return [*data_args.prompt_fields, data_args.completion_column]
+
+    train, test = load_train_test(data_args, needed, seed)
+    to_row = sft_messages_row if needed(train.column_names) == ["messages"] else sft_pair_row
+    return tuple(
+        None if d is None else d.map(to_row, fn_kwargs={"data_args": data_args}, remove_columns=d.column_names)
+        for d in (train, test)
+    )
+
+
+def grpo_datasets(data_args: DataArguments, seed: int):
+    """GRPO rows: a `prompt` column added; the other columns stay, since rewards receive them."""
+    train, test = load_train_test(data_args, lambda columns: data_args.prompt_fields, seed)
+    return tuple(None if d is None else d.map(grpo_row, fn_kwargs={"data_args": data_args}) for d in (train, test))

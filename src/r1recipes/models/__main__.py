@@ -1,0 +1,48 @@
+"""Build the offline models.
+
+    python -m r1recipes.models tiny --output runs/models/tiny    # random, seconds
+    python -m r1recipes.models smol --output runs/models/smol    # SmolLM2-135M-Instruct, ~45 s
+
+A folder that already holds a model is left as it is (pass --force to rebuild).
+"""
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from r1recipes import RecipeError
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m r1recipes.models", description="Build an offline model.")
+    parser.add_argument("kind", choices=["tiny", "smol"])
+    parser.add_argument("--output", required=True, help="folder to write the model and tokenizer to")
+    parser.add_argument("--seed", type=int, default=0, help="tiny only: weight initialisation seed")
+    parser.add_argument("--force", action="store_true", help="rebuild even if the folder holds a model")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = make_parser().parse_args(argv)
+    output = Path(args.output)
+    if (output / "config.json").exists() and not args.force:
+        print(f"{output}: already built")
+        return
+    start = time.monotonic()
+    try:
+        if args.kind == "tiny":
+            from r1recipes.models.tiny import build_tiny_model
+
+            build_tiny_model(output, seed=args.seed)
+        else:
+            from r1recipes.models.smol import build_smol_model
+
+            build_smol_model(output)
+    except RecipeError as exc:
+        sys.exit(f"error: {exc}")
+    print(f"{output}: {args.kind} model built in {time.monotonic() - start:.1f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,44 @@
+"""Supervised fine-tuning: stage 1 (cold start), stage 3 (SFT on rejection-sampled data) and distillation.
+
+    python -m r1recipes.sft --config recipes/tiny/stage1_cold_start_sft.yaml [--any_field value ...]
+    accelerate launch --config_file recipes/accelerate_configs/ddp.yaml -m r1recipes.sft \
+        --config recipes/<MODEL>/stage1_cold_start_sft.yaml
+
+Departures from the R1 report: the report does not give its cold-start hyperparameters or data; the loss
+is on completion tokens only (TRL's default for prompt/completion data), and a row's reasoning sits inside
+<think>...</think> in the target rather than behind the report's "|special_token|" markers.
+"""
+
+from trl import SFTTrainer, get_peft_config
+
+from r1recipes.configs import ModelArguments, SFTConfig, SFTDataArguments
+from r1recipes.data import sft_datasets
+from r1recipes.models.loading import load_policy
+from r1recipes.parser import Recipe, RecipeParser
+from r1recipes.stage import Stage, run_cli
+
+
+def main(data_args, training_args, model_args, recipe: Recipe | None = None, callbacks=None) -> dict | None:
+    stage = Stage("sft", training_args, recipe)
+    if stage.complete:
+        return None
+    train, test = sft_datasets(data_args, training_args.seed)
+    tokenizer, model = load_policy(model_args, training_args.trust_remote_code)
+    trainer = SFTTrainer(
+        model=model,
+        args=training_args,
+        train_dataset=train,
+        eval_dataset=test if training_args.eval_strategy != "no" else None,
+        processing_class=tokenizer,
+        peft_config=get_peft_config(model_args),
+        callbacks=callbacks,
+    )
+    return stage.run(trainer)
+
+
+def make_parser() -> RecipeParser:
+    return RecipeParser((SFTDataArguments, SFTConfig, ModelArguments), prog="python -m r1recipes.sft")
+
+
+if __name__ == "__main__":
+    run_cli(main, make_parser)

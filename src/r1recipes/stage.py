@@ -1,0 +1,108 @@
+"""A stage's life around `trainer.train()`: skip when complete, resume, save, and mark complete.
+
+`output_dir/stage.json` is written last, atomically, after the final model and tokenizer: its presence
+means the stage is complete, and the pipeline relies on that to skip finished stages on a rerun.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from transformers.trainer_utils import get_last_checkpoint
+
+from r1recipes import RecipeError, notice
+from r1recipes.parser import Recipe
+
+STAGE_FILE = "stage.json"
+
+
+def run_cli(main, make_parser, argv: list[str] | None = None) -> None:
+    """Parse, then run `main`; bad input becomes one `error:` line and exit status 2."""
+    try:
+        main(*make_parser().parse(argv))
+    except RecipeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+
+
+def _git(*args: str) -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(Path(__file__).parent), *args], capture_output=True, text=True, timeout=10
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class Stage:
+    def __init__(self, runner: str, training_args, recipe: Recipe | None = None):
+        self.runner = runner
+        self.args = training_args
+        self.recipe = recipe or Recipe()
+        self.output_dir = Path(training_args.output_dir)
+        self.started_at = _now()
+
+    @property
+    def complete(self) -> bool:
+        """True (and says so) when stage.json exists and the run was not asked to start over."""
+        done = (self.output_dir / STAGE_FILE).exists() and not self.args.start_over
+        if done:
+            notice(f"{self.output_dir} is complete ({STAGE_FILE} exists); pass --start_over true to train again")
+        return done
+
+    def _start_over(self, accelerator) -> None:
+        if accelerator.is_main_process and self.output_dir.is_dir():
+            for path in [*self.output_dir.glob("checkpoint-*"), self.output_dir / STAGE_FILE]:
+                if path.is_dir():
+                    shutil.rmtree(path)
+                elif path.exists():
+                    path.unlink()
+            notice(f"starting over: removed checkpoints and {STAGE_FILE} from {self.output_dir}")
+        accelerator.wait_for_everyone()
+
+    def _resume_point(self) -> str | None:
+        if self.args.resume_from_checkpoint:
+            return self.args.resume_from_checkpoint
+        last = get_last_checkpoint(str(self.output_dir)) if self.output_dir.is_dir() else None
+        if last:
+            notice(f"resuming from {last} (pass --start_over true to train from step 0)")
+        return last
+
+    def run(self, trainer) -> dict:
+        """Train (resuming when a checkpoint exists), save model and tokenizer, then write stage.json."""
+        if self.args.start_over:
+            self._start_over(trainer.accelerator)
+        resumed_from = self._resume_point()
+        result = trainer.train(resume_from_checkpoint=resumed_from)
+        trainer.save_model(str(self.output_dir))
+        trainer.save_state()
+        record = {
+            "stage": self.recipe.name or self.runner,
+            "runner": self.runner,
+            "recipe": {"path": self.recipe.path, "contents": self.recipe.text, "argv": self.recipe.argv},
+            "git_commit": _git("rev-parse", "HEAD"),
+            "git_dirty": bool(_git("status", "--porcelain")),
+            "started_at": self.started_at,
+            "finished_at": _now(),
+            "resumed_from": resumed_from,
+            "global_step": trainer.state.global_step,
+            "metrics": result.metrics,
+            "final_log": next((e for e in reversed(trainer.state.log_history) if "loss" in e), {}),
+            "world_size": trainer.accelerator.num_processes,
+        }
+        if trainer.accelerator.is_main_process:
+            tmp = self.output_dir / f".{STAGE_FILE}.tmp"
+            tmp.write_text(json.dumps(record, indent=2, default=str) + "\n")
+            os.replace(tmp, self.output_dir / STAGE_FILE)
+            notice(f"{record['stage']} complete: model and {STAGE_FILE} in {self.output_dir}")
+        trainer.accelerator.wait_for_everyone()
+        return record

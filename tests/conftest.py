@@ -1,0 +1,31 @@
+import os
+
+os.environ["HF_HUB_OFFLINE"] = "1"  # tests never reach the Hub
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from r1recipes.synthetic import arithmetic_rows, write_jsonl  # noqa: E402
+
+
+def pytest_collection_modifyitems(config, items):
+    skip_gpu = pytest.mark.skip(reason="needs a CUDA GPU")
+    for item in items:
+        if "gpu" in item.keywords and not torch.cuda.is_available():
+            item.add_marker(skip_gpu)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    """A tiny random Llama and its tokenizer, built offline once per test session."""
+    from r1recipes.models.tiny import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("models") / "tiny")
+
+
+@pytest.fixture
+def arithmetic_file(tmp_path) -> Path:
+    return write_jsonl(arithmetic_rows(32, seed=1), tmp_path / "arithmetic.jsonl")

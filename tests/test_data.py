@@ -1,0 +1,108 @@
+"""Sources by local file type and save_to_disk folder, weighted mixtures, renames and splits."""
+
+import datasets
+import pytest
+
+from r1recipes import RecipeError
+from r1recipes.configs import DataArguments, SFTDataArguments
+from r1recipes.data import grpo_datasets, load_train_test, sft_datasets
+from r1recipes.synthetic import arithmetic_rows
+
+ROWS = arithmetic_rows(40, seed=3)
+
+
+def write(tmp_path, kind: str, rows=ROWS) -> str:
+    dataset = datasets.Dataset.from_list(rows)
+    path = tmp_path / f"data.{kind}" if kind != "disk" else tmp_path / "data_folder"
+    {
+        "jsonl": lambda: dataset.to_json(path, lines=True),
+        "json": lambda: dataset.to_json(path, lines=False),
+        "parquet": lambda: dataset.to_parquet(path),
+        "csv": lambda: dataset.to_csv(path, index=False),
+        "disk": lambda: dataset.save_to_disk(path),
+    }[kind]()
+    return str(path)
+
+
+def every_column(columns):
+    return []
+
+
+@pytest.mark.parametrize("kind", ["jsonl", "json", "parquet", "csv", "disk"])
+def test_every_local_format_loads_the_same_rows(tmp_path, kind):
+    train, test = load_train_test(DataArguments(dataset_name=write(tmp_path, kind)), every_column, seed=0)
+    assert test is None
+    assert sorted(map(str, train["answer"]), key=int) == sorted((r["answer"] for r in ROWS), key=int)
+
+
+def test_weights_downsample_and_upsample(tmp_path):
+    small = write(tmp_path, "jsonl", ROWS[:10])
+    large_dir = tmp_path / "large"
+    large_dir.mkdir()
+    large = write(large_dir, "parquet", ROWS)
+    data_args = DataArguments(dataset_mixture=[{"path": small, "weight": 2.5}, {"path": large, "weight": 0.25}])
+    train, _ = load_train_test(data_args, every_column, seed=0)
+    assert len(train) == 25 + 10
+    small_problems = {r["problem"] for r in ROWS[:10]}
+    assert sum(p in small_problems for p in train["problem"]) >= 25  # 2 full copies + 5 sampled
+
+
+def test_rename_and_shared_columns(tmp_path):
+    renamed = [{"question": r["problem"], "solution": r["solution"], "extra": 1} for r in ROWS[:5]]
+    data_args = SFTDataArguments(
+        dataset_mixture=[
+            {"path": write(tmp_path, "jsonl", renamed), "rename": {"question": "problem"}},
+            {"path": write(tmp_path, "parquet", ROWS[:5])},
+        ]
+    )
+    train, _ = sft_datasets(data_args, seed=0)
+    assert len(train) == 10 and train.column_names == ["prompt", "completion"]
+
+
+def test_missing_rename_source_column_is_named(tmp_path):
+    data_args = DataArguments(dataset_name=write(tmp_path, "jsonl"), rename_columns={"question": "problem"})
+    with pytest.raises(RecipeError, match="cannot rename missing column 'question'"):
+        grpo_datasets(data_args, seed=0)
+
+
+def test_test_split_as_fraction_and_count_and_max_samples(tmp_path):
+    path = write(tmp_path, "jsonl")
+    train, test = load_train_test(DataArguments(dataset_name=path, test_split_size=0.25), every_column, seed=0)
+    assert (len(train), len(test)) == (30, 10)
+    train, test = load_train_test(
+        DataArguments(dataset_name=path, test_split_size=4, max_samples=7), every_column, seed=0
+    )
+    assert (len(train), len(test)) == (7, 4)
+    assert not set(train["problem"]) & set(test["problem"])
+
+
+def test_grpo_rows_keep_columns_for_rewards(tmp_path):
+    train, _ = grpo_datasets(DataArguments(dataset_name=write(tmp_path, "jsonl")), seed=0)
+    assert {"prompt", "answer", "solution", "task"} <= set(train.column_names)
+    assert train[0]["prompt"][-1]["role"] == "user"
+
+
+def test_messages_data_is_used_as_is(tmp_path):
+    rows = [{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]}] * 3
+    train, _ = sft_datasets(SFTDataArguments(dataset_name=write(tmp_path, "jsonl", rows)), seed=0)
+    assert train.column_names == ["messages"] and train[0]["messages"][1]["content"] == "yo"
+
+
+def test_unsupported_file_type(tmp_path):
+    path = tmp_path / "data.txt"
+    path.write_text("x")
+    with pytest.raises(RecipeError, match="unsupported file type"):
+        grpo_datasets(DataArguments(dataset_name=str(path)), seed=0)
+
+
+@pytest.mark.parametrize(
+    "entry,message",
+    [
+        ({"weight": 1}, "'path' is required"),
+        ({"path": "a.jsonl", "wieght": 1}, "unknown key 'wieght'"),
+        ({"path": "a.jsonl", "weight": 0}, "weight must be a number > 0"),
+    ],
+)
+def test_bad_mixture_entries(entry, message):
+    with pytest.raises(RecipeError, match=message):
+        DataArguments(dataset_mixture=[entry])

