@@ -10,43 +10,34 @@ def write_recipe(path: Path, **fields) -> Path:
     return path
 
 
-def tiny_sft_fields(model, data, output_dir, **overrides) -> dict:
-    fields = dict(
+def tiny_fields(model, data, output_dir, **fields) -> dict:
+    """What every tiny test run sets, then the runner's own fields and the test's overrides."""
+    common = dict(
         model_name_or_path=str(model),
         dataset_name=str(data),
         prompt_format="chat",
         output_dir=str(output_dir),
-        max_steps=3,
         per_device_train_batch_size=4,
-        learning_rate=1e-3,
-        max_length=96,
         logging_steps=1,
         save_strategy="no",
         activation_checkpointing=False,
         report_to="none",
         seed=0,
     )
-    fields.update(overrides)
-    return fields
+    return {**common, **fields}
+
+
+def tiny_sft_fields(model, data, output_dir, **overrides) -> dict:
+    sft = dict(max_steps=3, learning_rate=1e-3, max_length=96)
+    return tiny_fields(model, data, output_dir, **{**sft, **overrides})
 
 
 def tiny_grpo_fields(model, data, output_dir, **overrides) -> dict:
-    fields = dict(
-        model_name_or_path=str(model),
-        dataset_name=str(data),
-        prompt_format="chat",
+    grpo = dict(
         reward_funcs=["toy_rewards.length_reward"],
-        output_dir=str(output_dir),
         max_steps=2,
-        per_device_train_batch_size=4,
         num_generations=2,
         max_completion_length=12,
         learning_rate=1e-2,
-        logging_steps=1,
-        save_strategy="no",
-        activation_checkpointing=False,
-        report_to="none",
-        seed=0,
     )
-    fields.update(overrides)
-    return fields
+    return tiny_fields(model, data, output_dir, **{**grpo, **overrides})

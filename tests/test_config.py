@@ -7,7 +7,7 @@ import sys
 import pytest
 from helpers import tiny_grpo_fields, tiny_sft_fields, write_recipe
 
-from r1recipes import RecipeError, grpo, sft
+from r1recipes import RecipeError, grpo, sft, stage
 from r1recipes.stage import run_cli
 
 
@@ -99,7 +99,7 @@ def test_bad_input_is_one_error_line_and_nothing_is_written(
     def no_model_load(*args, **kwargs):
         raise AssertionError("the model was loaded before the error")
 
-    monkeypatch.setattr(module, "load_policy", no_model_load)
+    monkeypatch.setattr(stage, "load_policy", no_model_load)
     with pytest.raises(SystemExit) as exit_info:
         run_cli(module.main, module.make_parser, ["--config", str(recipe), *flags])
     assert exit_info.value.code == 2
@@ -109,6 +109,16 @@ def test_bad_input_is_one_error_line_and_nothing_is_written(
     for word in words:
         assert word in errors[0]
     assert not output_dir.exists()
+
+
+def test_grpo_with_kl_refuses_a_gguf_model_before_loading(tmp_path, tiny_model, arithmetic_file, capsys):
+    gguf_file = tmp_path / "model.gguf"
+    gguf_file.write_bytes(b"GGUF")  # never read: the check comes first
+    fields = tiny_grpo_fields(gguf_file, arithmetic_file, tmp_path / "out", beta=0.1)
+    with pytest.raises(SystemExit):
+        run_cli(grpo.main, grpo.make_parser, ["--config", str(write_recipe(tmp_path / "g.yaml", **fields))])
+    assert "python -m r1recipes.models convert --input" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
 
 
 def test_missing_recipe_file_names_it():

@@ -45,12 +45,16 @@ def test_tokenizer_without_template_gets_chatml_and_aligned_eos(tiny_model, tmp_
     config = json.loads(config_path.read_text())
     config.update(eos_token="<|endoftext|>", chat_template=None)
     config_path.write_text(json.dumps(config))
+    generation = json.loads((plain / "generation_config.json").read_text())
+    generation["eos_token_id"] = 0  # <|endoftext|>, as the "base model" had it
+    (plain / "generation_config.json").write_text(json.dumps(generation))
 
     tokenizer = load_tokenizer(str(plain))
     assert tokenizer.chat_template == CHATML_TEMPLATE
     assert tokenizer.eos_token == "<|im_end|>"  # the template's end of turn, so generation stops there
     model = load_model(str(plain), tokenizer)
-    assert model.generation_config.eos_token_id == tokenizer.convert_tokens_to_ids("<|im_end|>")
+    end_ids = [tokenizer.convert_tokens_to_ids(t) for t in ("<|im_end|>", "<|endoftext|>")]
+    assert model.generation_config.eos_token_id == end_ids  # the old EOS still stops generation too
 
 
 def test_gguf_file_loads_dequantized_with_the_same_outputs(tiny_model, tmp_path):
@@ -70,6 +74,17 @@ def test_gguf_file_loads_dequantized_with_the_same_outputs(tiny_model, tmp_path)
     tokenizer.save_pretrained(tmp_path / "saved")
     assert "quantization_config" not in json.loads((tmp_path / "saved" / "config.json").read_text())
     assert load_model(str(tmp_path / "saved"), load_tokenizer(str(tmp_path / "saved"))) is not None
+
+
+def test_convert_cli_turns_a_gguf_file_into_a_folder(tiny_model, tmp_path):
+    gguf_file = write_gguf(tiny_model, tmp_path / "tiny.gguf")
+    command = [sys.executable, "-m", "r1recipes.models", "convert", "--input", str(gguf_file)]
+    subprocess.run([*command, "--output", str(tmp_path / "folder")], capture_output=True, check=True)
+    converted = AutoModelForCausalLM.from_pretrained(tmp_path / "folder")
+    reference = AutoModelForCausalLM.from_pretrained(tiny_model)
+    assert all(torch.equal(a, b) for a, b in zip(converted.parameters(), reference.parameters(), strict=True))
+    missing = subprocess.run([*command[:-1], "nope.gguf", "--output", str(tmp_path / "x")], capture_output=True)
+    assert missing.returncode == 1 and b"error: model not found: nope.gguf" in missing.stderr
 
 
 def test_model_paths_are_checked_before_loading(monkeypatch, tmp_path):

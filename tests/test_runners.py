@@ -12,7 +12,7 @@ from helpers import tiny_grpo_fields, tiny_sft_fields, write_recipe
 from safetensors.torch import load_file
 from transformers import TrainerCallback
 
-from r1recipes import grpo, sft
+from r1recipes import RecipeError, grpo, sft
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -61,6 +61,23 @@ def test_grpo_with_a_toy_reward_changes_the_weights(tmp_path, tiny_model, arithm
 def losses(folder: Path) -> list[float]:
     history = json.loads((folder / "trainer_state.json").read_text())["log_history"]
     return [entry["loss"] for entry in history if "loss" in entry]
+
+
+def test_sft_refuses_when_truncation_leaves_no_rows(tmp_path, tiny_model, arithmetic_file):
+    out = tmp_path / "out"
+    recipe = write_recipe(tmp_path / "r.yaml", **tiny_sft_fields(tiny_model, arithmetic_file, out, max_length=4))
+    with pytest.raises(RecipeError, match=r"raise max_length \(4\)"):
+        run(sft, recipe)
+    assert not (out / "stage.json").exists()
+
+
+def test_sft_with_lora_saves_an_adapter(tmp_path, tiny_model, arithmetic_file):
+    out = tmp_path / "lora"
+    fields = tiny_sft_fields(tiny_model, arithmetic_file, out, use_peft=True, lora_r=4, lora_target_modules=["q_proj"])
+    record = run(sft, write_recipe(tmp_path / "lora.yaml", **fields))
+    assert record["global_step"] == 3
+    adapter = load_file(out / "adapter_model.safetensors")
+    assert adapter and all("lora" in name and "q_proj" in name for name in adapter)
 
 
 class Interrupt(TrainerCallback):

@@ -170,6 +170,10 @@ class ModelArguments(trl.ModelConfig):
 
     def __post_init__(self):
         super().__post_init__()
+        if isinstance(self.lora_target_modules, str) and self.lora_target_modules != "all-linear":
+            # TRL unwraps a one-item list into a string, which peft reads as a full-name regex: `[q_proj]`
+            # would then match no module
+            self.lora_target_modules = [self.lora_target_modules]
         if not self.model_name_or_path:
             raise RecipeError("model_name_or_path is required")
         check_model_path(self.model_name_or_path)

@@ -9,35 +9,27 @@ none is needed) and to the DAPO token-level loss; recipes that follow the report
 `loss_type: grpo` explicitly. Rewards are rule-based functions named in `reward_funcs`.
 """
 
-from trl import GRPOTrainer, get_peft_config
+from trl import GRPOTrainer
 
+from r1recipes import RecipeError
 from r1recipes.configs import DataArguments, GRPOConfig, ModelArguments
 from r1recipes.data import grpo_datasets
-from r1recipes.models.loading import load_policy
 from r1recipes.parser import Recipe, RecipeParser
 from r1recipes.rewards import get_reward_funcs
-from r1recipes.stage import Stage, run_cli
+from r1recipes.stage import run_cli, train_stage
 
 
 def main(data_args, training_args, model_args, recipe: Recipe | None = None, callbacks=None) -> dict | None:
-    stage = Stage("grpo", training_args, recipe)
-    if stage.complete:
-        return None
+    if training_args.beta and model_args.model_name_or_path.endswith(".gguf") and not model_args.use_peft:
+        raise RecipeError(
+            "beta > 0 needs a reference model, which TRL loads from a model folder, not a .gguf file: "
+            f"python -m r1recipes.models convert --input {model_args.model_name_or_path} --output DIR"
+        )
     reward_funcs = get_reward_funcs(training_args.reward_funcs, training_args.reward_kwargs)
-    train, test = grpo_datasets(data_args, training_args.seed)
-    tokenizer, model = load_policy(model_args, training_args.trust_remote_code)
-    tokenizer.padding_side = "left"  # generation appends to the right end of every prompt
-    trainer = GRPOTrainer(
-        model=model,
+    return train_stage(
+        "grpo", GRPOTrainer, grpo_datasets, data_args, training_args, model_args, recipe, callbacks,
         reward_funcs=reward_funcs,
-        args=training_args,
-        train_dataset=train,
-        eval_dataset=test if training_args.eval_strategy != "no" else None,
-        processing_class=tokenizer,
-        peft_config=get_peft_config(model_args),
-        callbacks=callbacks,
-    )
-    return stage.run(trainer)
+    )  # fmt: skip
 
 
 def make_parser() -> RecipeParser:

@@ -9,31 +9,16 @@ is on completion tokens only (TRL's default for prompt/completion data), and a r
 <think>...</think> in the target rather than behind the report's "|special_token|" markers.
 """
 
-from trl import SFTTrainer, get_peft_config
+from trl import SFTTrainer
 
 from r1recipes.configs import ModelArguments, SFTConfig, SFTDataArguments
 from r1recipes.data import sft_datasets
-from r1recipes.models.loading import load_policy
 from r1recipes.parser import Recipe, RecipeParser
-from r1recipes.stage import Stage, run_cli
+from r1recipes.stage import run_cli, train_stage
 
 
 def main(data_args, training_args, model_args, recipe: Recipe | None = None, callbacks=None) -> dict | None:
-    stage = Stage("sft", training_args, recipe)
-    if stage.complete:
-        return None
-    train, test = sft_datasets(data_args, training_args.seed)
-    tokenizer, model = load_policy(model_args, training_args.trust_remote_code)
-    trainer = SFTTrainer(
-        model=model,
-        args=training_args,
-        train_dataset=train,
-        eval_dataset=test if training_args.eval_strategy != "no" else None,
-        processing_class=tokenizer,
-        peft_config=get_peft_config(model_args),
-        callbacks=callbacks,
-    )
-    return stage.run(trainer)
+    return train_stage("sft", SFTTrainer, sft_datasets, data_args, training_args, model_args, recipe, callbacks)
 
 
 def make_parser() -> RecipeParser:

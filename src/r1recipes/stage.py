@@ -15,6 +15,7 @@ from pathlib import Path
 from transformers.trainer_utils import get_last_checkpoint
 
 from r1recipes import RecipeError, notice
+from r1recipes.models.loading import load_policy
 from r1recipes.parser import Recipe
 
 STAGE_FILE = "stage.json"
@@ -27,6 +28,33 @@ def run_cli(main, make_parser, argv: list[str] | None = None) -> None:
     except RecipeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
+
+
+def train_stage(
+    runner, trainer_class, make_datasets, data_args, training_args, model_args, recipe, callbacks, **trainer_kwargs
+) -> dict | None:
+    """What every runner does: skip if complete, load data then model, train with TRL, mark complete."""
+    from trl import get_peft_config
+
+    stage = Stage(runner, training_args, recipe)
+    if stage.complete:
+        return None
+    train, test = make_datasets(data_args, training_args.seed)
+    tokenizer, model = load_policy(model_args, training_args.trust_remote_code)
+    trainer = trainer_class(
+        model=model,
+        args=training_args,
+        train_dataset=train,
+        eval_dataset=test if training_args.eval_strategy != "no" else None,
+        processing_class=tokenizer,
+        peft_config=get_peft_config(model_args),
+        callbacks=callbacks,
+        **trainer_kwargs,
+    )
+    if hasattr(trainer.train_dataset, "__len__") and len(trainer.train_dataset) == 0:
+        # SFTTrainer silently drops rows whose completion was truncated away
+        raise RecipeError(f"no training rows left after tokenization: raise max_length ({training_args.max_length})")
+    return stage.run(trainer)
 
 
 def _git(*args: str) -> str | None:

@@ -101,7 +101,11 @@ def load_model(
     )
     if len(tokenizer) > model.get_input_embeddings().num_embeddings:
         model.resize_token_embeddings(len(tokenizer))
-    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    # generation stops at the aligned EOS, and still at any end token the model already knew
+    known = model.generation_config.eos_token_id
+    known = known if isinstance(known, list) else [] if known is None else [known]
+    eos_ids = list(dict.fromkeys([tokenizer.eos_token_id, *known]))
+    model.generation_config.eos_token_id = eos_ids if len(eos_ids) > 1 else eos_ids[0]
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.config.eos_token_id = tokenizer.eos_token_id
     model.config.pad_token_id = tokenizer.pad_token_id

@@ -11,6 +11,7 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from r1recipes.models.loading import CHATML_TEMPLATE, CHATML_TOKENS
+from r1recipes.prompts import R1_ZERO_TEMPLATE
 from r1recipes.synthetic import arithmetic_rows
 
 PAD_TOKEN = "<|endoftext|>"
@@ -18,9 +19,9 @@ REASONING_TAGS = ["<think>", "</think>", "<answer>", "</answer>"]
 
 
 def training_text(num_rows: int = 2000, seed: int = 0) -> list[str]:
+    """Arithmetic traces, plus the R1-Zero template and chat roles so prompts tokenize compactly."""
     rows = arithmetic_rows(num_rows, seed=seed, num_operands=3)
-    chat_words = "system user assistant A conversation between User and Assistant. The reasoning process"
-    return [chat_words] + [f"{row['problem']}\n{row['solution']}" for row in rows]
+    return ["system user assistant", R1_ZERO_TEMPLATE] + [f"{row['problem']}\n{row['solution']}" for row in rows]
 
 
 def build_tokenizer(vocab_size: int = 1024) -> PreTrainedTokenizerFast:
