@@ -12,7 +12,7 @@ from transformers import AutoModelForCausalLM
 
 from r1recipes import RecipeError
 from r1recipes.models.loading import CHATML_TEMPLATE, load_model, load_tokenizer
-from r1recipes.models.paths import check_model_path
+from r1recipes.paths import check_model_path
 
 
 def test_tiny_model_reloads_with_its_own_tokenizer(tiny_model):

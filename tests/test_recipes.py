@@ -7,7 +7,7 @@ import yaml
 from accelerate.commands.config.config_args import ClusterConfig
 
 from r1recipes import grpo, sft
-from r1recipes.models.paths import looks_local
+from r1recipes.paths import looks_local
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 STAGE_RECIPES = sorted(p for p in RECIPES.rglob("*.yaml") if "accelerate_configs" not in p.parts)

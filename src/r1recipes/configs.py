@@ -16,20 +16,20 @@ import trl
 import yaml
 
 from r1recipes import RecipeError, notice
-from r1recipes.models.paths import check_model_path
+from r1recipes.paths import check_model_path
 
 PROMPT_FORMATS = ("r1_zero", "chat", "template")
 
 
-def parse_mapping(value: Any, key: str) -> dict | None:
-    """A mapping field arrives as a dict from YAML or as JSON/YAML text from the command line."""
+def parse_structured(value: Any, key: str, kind: type = dict) -> Any:
+    """A mapping or list field arrives as such from YAML, or as JSON/YAML text from the command line."""
     if isinstance(value, str):
         try:
             value = yaml.safe_load(value)
         except yaml.YAMLError as exc:
             raise RecipeError(f"{key}: not valid JSON or YAML: {exc.__class__.__name__}") from None
-    if value is not None and not isinstance(value, dict):
-        raise RecipeError(f"{key}: expected a mapping, got {value!r}")
+    if value is not None and not isinstance(value, kind):
+        raise RecipeError(f"{key}: expected a {'mapping' if kind is dict else 'list'}, got {value!r}")
     return value
 
 
@@ -60,7 +60,7 @@ class DatasetSource:
         source = cls(**entry)
         if not isinstance(source.weight, (int, float)) or isinstance(source.weight, bool) or source.weight <= 0:
             raise RecipeError(f"{where}: weight must be a number > 0, got {source.weight!r}")
-        source.rename = parse_mapping(source.rename, f"{where}.rename")
+        source.rename = parse_structured(source.rename, f"{where}.rename")
         return source
 
 
@@ -109,15 +109,8 @@ class DataArguments:
     def __post_init__(self):
         if self.dataset_name and self.dataset_mixture:
             raise RecipeError("set either dataset_name or dataset_mixture, not both")
-        mixture = self.dataset_mixture
-        if isinstance(mixture, str):
-            try:
-                mixture = yaml.safe_load(mixture)
-            except yaml.YAMLError:
-                raise RecipeError("dataset_mixture: not valid JSON or YAML") from None
-        if mixture is not None and not isinstance(mixture, list):
-            raise RecipeError(f"dataset_mixture: expected a list of sources, got {mixture!r}")
-        self.rename_columns = parse_mapping(self.rename_columns, "rename_columns")
+        mixture = parse_structured(self.dataset_mixture, "dataset_mixture", list)
+        self.rename_columns = parse_structured(self.rename_columns, "rename_columns")
         if mixture:
             self.sources = [DatasetSource.from_dict(e, f"dataset_mixture[{i}]") for i, e in enumerate(mixture)]
         elif self.dataset_name:
@@ -230,7 +223,7 @@ class GRPOConfig(StageArguments, trl.GRPOConfig):
     def __post_init__(self):
         from r1recipes.rewards import check_reward_config
 
-        self.reward_kwargs = parse_mapping(self.reward_kwargs, "reward_kwargs") or {}
+        self.reward_kwargs = parse_structured(self.reward_kwargs, "reward_kwargs") or {}
         check_reward_config(self.reward_funcs, self.reward_kwargs, self.reward_weights)
         world_size = int(os.environ.get("WORLD_SIZE", "1"))
         if self.generation_batch_size is None and self.num_generations:

@@ -11,18 +11,15 @@ import datasets
 
 from r1recipes import RecipeError, notice
 from r1recipes.configs import DataArguments, DatasetSource
+from r1recipes.paths import looks_local
 from r1recipes.prompts import grpo_row, sft_messages_row, sft_pair_row
 
 LOCAL_FORMATS = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv"}
 
 
-def _is_local(path: str) -> bool:
-    return Path(path).suffix in LOCAL_FORMATS or Path(path).exists() or path.startswith((".", "/", "~"))
-
-
 def _load(source: DatasetSource, streaming: bool = False):
     path = Path(source.path).expanduser()
-    if _is_local(source.path) and not path.exists():
+    if looks_local(source.path, tuple(LOCAL_FORMATS)) and not path.exists():
         raise RecipeError(f"dataset not found: {source.path}")
     try:
         if path.is_dir() and any((path / f).exists() for f in ("dataset_info.json", "dataset_dict.json")):

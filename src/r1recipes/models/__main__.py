@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         if args.kind == "convert":
             from r1recipes.models.loading import convert_to_folder
-            from r1recipes.models.paths import check_model_path
+            from r1recipes.paths import check_model_path
 
             if not args.input:
                 raise RecipeError("convert needs --input")

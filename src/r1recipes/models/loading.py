@@ -12,7 +12,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig, PreTrainedModel, PreTrainedTokenizerBase
 
 from r1recipes import notice
-from r1recipes.models.paths import split_gguf
+from r1recipes.paths import split_gguf
 
 CHATML_TEMPLATE = (
     "{% for message in messages %}"

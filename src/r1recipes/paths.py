@@ -1,4 +1,4 @@
-"""Telling a local model path from a Hub id, cheaply, so a typo fails before anything loads."""
+"""Telling a local path from a Hub id, cheaply, so a typo in a model or dataset path fails before loading."""
 
 import os
 import re
@@ -17,10 +17,10 @@ def split_gguf(name: str) -> tuple[str, str | None]:
     return name, None
 
 
-def looks_local(name: str) -> bool:
-    """A path, not a Hub id: it exists, is a .gguf file, starts like a path, or has two or more slashes."""
+def looks_local(name: str, suffixes: tuple[str, ...] = (".gguf",)) -> bool:
+    """A path, not a Hub id: it exists, ends in a file suffix, starts like a path, or has two or more slashes."""
     return (
-        os.path.exists(name) or name.endswith(".gguf") or name.startswith((".", "/", "~")) or not _HUB_ID.match(name)
+        os.path.exists(name) or name.endswith(suffixes) or name.startswith((".", "/", "~")) or not _HUB_ID.match(name)
     )
 
 
