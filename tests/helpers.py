@@ -41,3 +41,27 @@ def tiny_grpo_fields(model, data, output_dir, **overrides) -> dict:
         learning_rate=1e-2,
     )
     return tiny_fields(model, data, output_dir, **{**grpo, **overrides})
+
+
+def save_reward_model(tiny_model, folder, *, num_labels=1, chat_template=True):
+    """A tiny random sequence-classification reward model with the tiny policy's tokenizer."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForSequenceClassification
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    if not chat_template:
+        tokenizer.chat_template = None
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        num_labels=num_labels,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    torch.manual_seed(0)
+    LlamaForSequenceClassification(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return str(folder)

@@ -83,6 +83,21 @@ BAD_INPUT = [
         [],
         ["strict", "format"],
     ),
+    (
+        "bad reward setting value",
+        "grpo",
+        {"reward_funcs": ["repetition"], "reward_kwargs": {"repetition": {"max_penalty": 0.5}}},
+        [],
+        ["reward_kwargs.repetition.max_penalty", "0.5"],
+    ),
+    (
+        "missing reward model",
+        "grpo",
+        {"reward_funcs": ["reward_model"], "reward_kwargs": {"reward_model": {"model_name_or_path": "runs/no/rm"}}},
+        [],
+        ["reward_model", "runs/no/rm"],
+    ),
+    ("reward model path unset", "grpo", {"reward_funcs": ["reward_model"]}, [], ["missing setting", "model_name"]),
     ("batch vs generations", "grpo", {"per_device_train_batch_size": 3}, [], ["3 completions", "num_generations (2)"]),
 ]
 

@@ -6,7 +6,8 @@
 
 Departures from the R1 report: TRL's GRPO defaults to no KL term (beta=0, as Open-Reasoner-Zero found
 none is needed) and to the DAPO token-level loss; recipes that follow the report set `beta` and
-`loss_type: grpo` explicitly. Rewards are rule-based functions named in `reward_funcs`.
+`loss_type: grpo` explicitly. Rewards are rule-based functions named in `reward_funcs`; what they could not
+judge (unparsable gold answers, verifier timeouts) is logged as running totals, `rewards/accuracy/timeouts`.
 """
 
 from trl import GRPOTrainer
@@ -15,8 +16,16 @@ from r1recipes import RecipeError
 from r1recipes.configs import DataArguments, GRPOConfig, ModelArguments
 from r1recipes.data import grpo_datasets
 from r1recipes.parser import Recipe, RecipeParser
-from r1recipes.rewards import get_reward_funcs
+from r1recipes.rewards import check_reward_columns, get_reward_funcs
+from r1recipes.rewards.counts import COUNTS
 from r1recipes.stage import run_cli, train_stage
+
+
+class RewardTalliesGRPOTrainer(GRPOTrainer):
+    """TRL's GRPO trainer, logging the rewards' tallies with its own metrics (one line, every integration)."""
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        super().log({**logs, **{f"rewards/{key}": value for key, value in COUNTS.items()}}, start_time)
 
 
 def main(data_args, training_args, model_args, recipe: Recipe | None = None, callbacks=None) -> dict | None:
@@ -26,9 +35,15 @@ def main(data_args, training_args, model_args, recipe: Recipe | None = None, cal
             f"python -m r1recipes.models convert --input {model_args.model_name_or_path} --output DIR"
         )
     reward_funcs = get_reward_funcs(training_args.reward_funcs, training_args.reward_kwargs)
+
+    def datasets_for_rewards(data_args, seed):
+        train, test = grpo_datasets(data_args, seed)
+        check_reward_columns(training_args.reward_funcs, training_args.reward_kwargs, train.column_names)
+        return train, test
+
     return train_stage(
-        "grpo", GRPOTrainer, grpo_datasets, data_args, training_args, model_args, recipe, callbacks,
-        reward_funcs=reward_funcs,
+        "grpo", RewardTalliesGRPOTrainer, datasets_for_rewards, data_args, training_args, model_args, recipe,
+        callbacks, reward_funcs=reward_funcs,
     )  # fmt: skip
 
 

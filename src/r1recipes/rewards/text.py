@@ -1,4 +1,12 @@
-"""Getting the text out of a completion, whichever form TRL passes it in."""
+"""Getting the text and the stated final answers out of a completion, whichever form TRL passes it in.
+
+Everything here is linear-time string scanning, so it is safe to run in the trainer's process on any text.
+"""
+
+import re
+
+THINK_OPEN, THINK_CLOSE, ANSWER_OPEN, ANSWER_CLOSE = "<think>", "</think>", "<answer>", "</answer>"
+_BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
 
 
 def completion_text(completion) -> str:
@@ -8,3 +16,56 @@ def completion_text(completion) -> str:
     if isinstance(completion, list) and completion and isinstance(completion[-1], dict):
         return str(completion[-1].get("content") or "")
     return ""
+
+
+def reasoning_text(text: str) -> str:
+    """The reasoning part of a completion's text, without its tags.
+
+    - with `</think>`: what precedes the first `</think>`, from after a `<think>` there if there is one;
+    - with `<think>` but no `</think>` (a truncated completion): everything after the first `<think>`;
+    - with neither: the whole text (a model that does not use the tags reasons in the open).
+    """
+    close = text.find(THINK_CLOSE)
+    end = close if close >= 0 else len(text)
+    start = text.find(THINK_OPEN, 0, end)
+    return text[start + len(THINK_OPEN) if start >= 0 else 0 : end]
+
+
+def boxed_contents(text: str) -> list[str]:
+    """The contents of every `\\boxed{...}` (or `\\fbox{...}`) in order, braces balanced; unclosed ones skipped."""
+    found = []
+    position = 0
+    while match := _BOXED.search(text, position):
+        depth, start = 1, match.end()
+        index = start
+        while index < len(text) and depth:
+            depth += {"{": 1, "}": -1}.get(text[index], 0)
+            index += 1
+        if depth:
+            break  # unclosed: nothing after it can be a complete box either
+        found.append(text[start : index - 1])
+        position = index
+    return found
+
+
+def last_answer_block(text: str) -> str | None:
+    """The content of the last `<answer>...</answer>` block, or None (two searches from the end: linear time,
+    where a non-greedy regex is quadratic on a text of many unclosed `<answer>` tags)."""
+    end = text.rfind("</answer>")
+    start = text.rfind("<answer>", 0, end) if end >= 0 else -1
+    return text[start + len("<answer>") : end] if start >= 0 else None
+
+
+def final_answers(text: str) -> list[str]:
+    """Every final answer the completion states, last `<answer>` block first in priority, else `\\boxed{}`.
+
+    Inside an `<answer>` block, the boxed contents if any, else the block itself. Without one, the boxed
+    contents after `</think>` (the whole text when there is no `</think>`); when the reasoning boxed something
+    but the part after it did not, the last box. More than one entry means the completion stated several
+    answers; the accuracy reward decides whether that is hedging.
+    """
+    block = last_answer_block(text)
+    if block is not None:
+        return boxed_contents(block) or ([block.strip()] if block.strip() else [])
+    reasoning, _, after = text.rpartition("</think>")
+    return boxed_contents(after) or boxed_contents(reasoning)[-1:]

@@ -1,0 +1,191 @@
+"""The maths accuracy reward: is the completion's final answer equivalent to the gold answer?
+
+The same function rewards GRPO, filters rejection samples and scores evaluations, so the three cannot drift.
+
+- Final answer: the last `<answer>...</answer>` block (its `\\boxed{}` if it has one), else the last `\\boxed{}`
+  (see `text.final_answers`). No answer scores 0.0.
+- Gold: the row's `answer` (plain or LaTeX), else the last `\\boxed{}` of its `solution`. A gold that cannot be
+  parsed gives `None`, so TRL leaves the sample out, and adds to the `accuracy/gold_unparsable` tally.
+- Equivalence: math-verify (LaTeX and plain forms, `x = 3` for 3, `50\\%` for 0.5 when the gold is a percentage,
+  `\\text{Evelyn}`), after two shortcuts that settle most samples without sympy: identical normalised text
+  counts as correct, and two plain numbers are compared exactly.
+- Hedging: a completion that states several different final answers (two boxes, say) scores 0.0 unless every
+  one of them is right; for a gold that is a set or tuple the stated answers are read together as one.
+- Bounds: each completion gets `timeout` seconds of wall clock in a worker process that is killed when it
+  overruns (scoring 0.0 and adding to `accuracy/timeouts`); answers over `MAX_ANSWER_CHARS` are not parsed.
+
+Departure from the R1 report: R1 checks a boxed answer "in a specified format"; this also accepts an `<answer>`
+block, which the R1-Zero template asks for.
+"""
+
+import functools
+import logging
+import math
+import os
+import re
+from fractions import Fraction
+
+from r1recipes import RecipeError
+from r1recipes.rewards.counts import count
+from r1recipes.rewards.numeric import latex_number
+from r1recipes.rewards.pool import TIMED_OUT, BoundedPool
+from r1recipes.rewards.text import boxed_contents, completion_text, final_answers
+
+MAX_ANSWER_CHARS = 2000  # a final answer longer than this is not an answer; parsing it could take minutes
+
+_SPACING = re.compile(r"\\[,!;: $]|\\left|\\right|\s+|\$")  # `\$` is a currency sign
+_TEXT_WRAPPER = re.compile(r"\\(?:text|textbf|mathrm|mbox)\{([^{}]*)\}")
+_DEGREES = re.compile(r"\^\{?\\circ\}?")
+_ASSIGNMENT = re.compile(r"^[A-Za-z]\s*=\s*(?=[^=]+$)")
+_PLAIN_NUMBER = re.compile(r"^-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?$")
+_WORD = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{2,}")
+_MATH_DELIMITERS = ("$", "\\(", "\\[", "\\boxed")
+
+
+def normalize(answer: str) -> str:
+    """Cheap canonical text of an answer: no spacing commands, `\\text{}` wrappers, degrees, `x =` prefix."""
+    answer = _TEXT_WRAPPER.sub(r"\1", answer.strip().rstrip(".").strip())
+    answer = _ASSIGNMENT.sub("", answer)
+    answer = _DEGREES.sub("", _SPACING.sub("", answer))
+    return answer.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac").rstrip(".")
+
+
+def _is_collection(answer: str) -> bool:
+    return "\\begin{" in answer or ("," in answer and not _PLAIN_NUMBER.match(answer))
+
+
+def _quick_verdict(answer: str, gold: str) -> float | None:
+    """1.0 or 0.0 when text alone settles it, else None (sympy must decide).
+
+    Identical text is right; two plain numbers compare exactly; two simple LaTeX numbers compare as floats,
+    decided only when clearly equal or clearly apart (math-verify rounds, so near misses go to it); a number
+    against a tuple, set, interval or matrix is wrong."""
+    answer, gold = normalize(answer), normalize(gold)
+    if answer == gold:
+        return 1.0
+    if _PLAIN_NUMBER.match(answer) and _PLAIN_NUMBER.match(gold):
+        return float(Fraction(answer.replace(",", "")) == Fraction(gold.replace(",", "")))
+    answer_value, gold_value = latex_number(answer), latex_number(gold)
+    if answer_value is not None and gold_value is not None:
+        if math.isclose(answer_value, gold_value, rel_tol=1e-9, abs_tol=1e-12):
+            return 1.0
+        if not math.isclose(answer_value, gold_value, rel_tol=1e-4, abs_tol=1e-6):
+            return 0.0
+        return None
+    if (answer_value is not None and _is_collection(gold)) or (gold_value is not None and _is_collection(answer)):
+        return 0.0
+    return None
+
+
+@functools.lru_cache(maxsize=8192)
+def parse_answer(text: str) -> list:
+    """math-verify's candidates for one answer (sympy object and string); [] when nothing parses.
+
+    Bare LaTeX (`\\frac12`) is parsed as if boxed; an answer written as a sentence ("The answer is 42") is left
+    to math-verify's own extraction, since boxing it would read the words as products of symbols."""
+    from math_verify import parse
+
+    text = text.replace("\\$", "")  # a currency sign, not maths
+    if len(_WORD.findall(_TEXT_WRAPPER.sub("", text))) < 2 and not any(d in text for d in _MATH_DELIMITERS):
+        text = "\\boxed{" + text + "}"
+    return parse(text, parsing_timeout=None)
+
+
+def verify_answers(item: tuple[tuple[str, ...], str]) -> float | None:
+    """1.0 when every stated answer is equivalent to the gold, 0.0 when not, None when the gold does not parse.
+
+    Runs in a worker process: the pool, not math-verify's signal alarm, bounds its time."""
+    from math_verify import verify
+
+    logging.getLogger("math_verify").setLevel(logging.ERROR)  # it warns that its own timeout is off: ours is on
+    answers, gold = item
+    gold_parsed = parse_answer(gold)
+    if not gold_parsed:
+        return None
+    return float(all(verify(gold_parsed, parse_answer(a), timeout_seconds=None) for a in answers))
+
+
+def _default_workers() -> int:
+    return max(1, min(8, len(os.sched_getaffinity(0))))
+
+
+@functools.cache
+def _pool(num_workers: int, timeout: float) -> BoundedPool:
+    verify_answers((("\\frac{1}{2}",), "0.5"))  # forked workers inherit math-verify imported and its regexes built
+    return BoundedPool(verify_answers, num_workers, timeout)
+
+
+def gold_answer(answer: str | None, solution: str | None) -> str | None:
+    if answer is not None and str(answer).strip():
+        return str(answer).strip()
+    boxes = boxed_contents(solution) if isinstance(solution, str) else []
+    return boxes[-1].strip() if boxes and boxes[-1].strip() else None
+
+
+_recent_verdicts: dict[tuple, float | None] = {}  # cosine and length re-verify what accuracy just did
+
+
+def score_answers(
+    texts: list[str], golds: list[str | None], *, timeout: float = 5.0, num_workers: int | None = None
+) -> list[float | None]:
+    """The verdict for each completion text against its gold answer; see the module docstring."""
+    scores: list[float | None] = [None] * len(texts)
+    pending = {}
+    for i, (text, gold) in enumerate(zip(texts, golds, strict=True)):
+        if gold is None:
+            count("accuracy/gold_unparsable")
+            continue
+        answers = tuple({normalize(a): a.strip() for a in final_answers(text) if a.strip()}.values())
+        if not answers or any(len(a) > MAX_ANSWER_CHARS for a in answers):
+            scores[i] = 0.0
+            continue
+        if len(answers) > 1 and _is_collection(normalize(gold)):
+            answers = (", ".join(answers),)  # `\boxed{3}, \boxed{4}` for the set {3, 4}
+        if (answers, gold) in _recent_verdicts:
+            scores[i] = _recent_verdicts[(answers, gold)]
+            if scores[i] is None:
+                count("accuracy/gold_unparsable")
+            continue
+        quick = [_quick_verdict(a, gold) for a in answers]
+        if 0.0 in quick:
+            scores[i] = 0.0
+        elif all(v == 1.0 for v in quick):
+            scores[i] = 1.0
+        else:
+            pending[i] = (answers, gold)
+    unique = list(dict.fromkeys(pending.values()))  # a GRPO group often repeats an answer
+    outcomes = dict(zip(unique, _pool(num_workers or _default_workers(), timeout).map(unique), strict=True))
+    for item, (ok, value) in outcomes.items():
+        if not ok:
+            count("accuracy/timeouts" if value == TIMED_OUT else "accuracy/errors")
+        if len(_recent_verdicts) >= 65536:
+            _recent_verdicts.clear()
+        _recent_verdicts[item] = value if ok else 0.0  # a second look would burn the same time again
+    for i, item in pending.items():
+        ok, value = outcomes[item]
+        if ok and value is None:
+            count("accuracy/gold_unparsable")
+        scores[i] = value if ok else 0.0
+    return scores
+
+
+def accuracy_reward(
+    completions,
+    answer: list | None = None,
+    solution: list | None = None,
+    *,
+    timeout: float = 5.0,
+    num_workers: int | None = None,
+    **kwargs,
+) -> list[float | None]:
+    """1.0 for a correct final answer, 0.0 otherwise, None when the row's gold answer cannot be parsed.
+
+    Settings: `timeout`, wall-clock seconds per completion (default 5); `num_workers`, verifier processes
+    (default: the CPUs this process may use, at most 8)."""
+    if answer is None and solution is None and completions:
+        raise RecipeError("the accuracy reward needs an 'answer' or 'solution' column in the dataset")
+    answers = answer if answer is not None else [None] * len(completions)
+    solutions = solution if solution is not None else [None] * len(completions)
+    golds = [gold_answer(a, s) for a, s in zip(answers, solutions, strict=True)]
+    texts = [completion_text(c) for c in completions]
+    return score_answers(texts, golds, timeout=timeout, num_workers=num_workers)

@@ -1,0 +1,219 @@
+"""The Countdown task from TinyZero: reach a target with an arithmetic expression that uses each given number once.
+
+The answer is the last `<answer>...</answer>` block of the completion. Its expression is read by a small
+recursive-descent parser over exact rationals (`fractions.Fraction`), never by `eval`:
+
+    answer     := expression ("=" NUMBER)?
+    expression := term (("+" | "-") term)*
+    term       := factor (("*" | "/") factor)*
+    factor     := NUMBER | "(" expression ")"
+
+NUMBER is a run of ASCII digits without a leading zero; whitespace may sit between tokens. There is no
+unary minus, no decimal point and no exponent, so values stay as large as the written digits allow and no
+more. A stated result `= N` may follow the expression, as in `(8 / 3) * 3 = 8`; it must then equal the
+target as well. Answers longer than MAX_EXPRESSION_CHARS or with more than MAX_NESTING_DEPTH nested
+parentheses are malformed, so scoring any text takes bounded time.
+
+Scores follow TinyZero's `compute_score` (1.0 correct, 0.1 format score, 0 without an answer), with these
+departures: TinyZero evaluates with Python's `eval` on floats (tolerance 1e-5) and gives its format score to
+anything inside answer tags, garbage included; here values are exact rationals, and only an answer that
+parses under the grammar above earns the well-formed score. Unary minus, which TinyZero's `eval` accepted,
+is outside the grammar: Countdown combines the given numbers with binary operations only.
+"""
+
+import enum
+import re
+from fractions import Fraction
+from numbers import Integral
+
+from r1recipes.rewards.text import completion_text, last_answer_block
+
+MAX_EXPRESSION_CHARS = 500  # a 6-number answer needs about 40; longer text is not an answer
+MAX_NESTING_DEPTH = 32  # parentheses; also bounds the parser's recursion
+
+_ALLOWED_CHARS = re.compile(r"[0-9+\-*/()=\s]*")
+_TOKEN = re.compile(r"[0-9]+|\S")
+
+
+class Verdict(enum.Enum):
+    """What an answer to a Countdown problem amounts to, from best to worst."""
+
+    CORRECT = "correct"  # each given number once, and the value is the target
+    WRONG_VALUE = "wrong_value"  # each given number once, but another value (or a false `= N`)
+    UNDEFINED = "undefined"  # each given number once, but it divides by zero
+    WRONG_NUMBERS = "wrong_numbers"  # parses, but the numbers are not the given multiset
+    MALFORMED = "malformed"  # outside the grammar, too long or too deeply nested
+    MISSING = "missing"  # no <answer>...</answer> block
+
+    @property
+    def well_formed(self) -> bool:
+        return self not in (Verdict.MALFORMED, Verdict.MISSING)
+
+
+class _Malformed(Exception):
+    pass
+
+
+def _combine(operator: str, left: Fraction | None, right: Fraction | None) -> Fraction | None:
+    """None stands for an undefined value (a division by zero) and stays undefined."""
+    if left is None or right is None or (operator == "/" and right == 0):
+        return None
+    if operator == "+":
+        return left + right
+    if operator == "-":
+        return left - right
+    if operator == "*":
+        return left * right
+    return left / right
+
+
+class _Parser:
+    """Evaluates while it parses; reads every token before a verdict, so `1/0 +` is malformed, not undefined."""
+
+    def __init__(self, text: str):
+        if len(text) > MAX_EXPRESSION_CHARS or not _ALLOWED_CHARS.fullmatch(text):
+            raise _Malformed
+        self.tokens = _TOKEN.findall(text)
+        self.position = 0
+        self.depth = 0
+        self.numbers: list[int] = []
+        self.stated: int | None = None  # N of a trailing `= N`
+
+    def parse(self) -> Fraction | None:
+        value = self.expression()
+        if self.peek() == "=":
+            self.take()
+            self.stated = self.number(self.take())
+        if self.position != len(self.tokens):
+            raise _Malformed
+        return value
+
+    def peek(self) -> str | None:
+        return self.tokens[self.position] if self.position < len(self.tokens) else None
+
+    def take(self) -> str | None:
+        token = self.peek()
+        self.position += 1
+        return token
+
+    def expression(self) -> Fraction | None:
+        value = self.term()
+        while self.peek() in ("+", "-"):
+            operator = self.take()
+            value = _combine(operator, value, self.term())
+        return value
+
+    def term(self) -> Fraction | None:
+        value = self.factor()
+        while self.peek() in ("*", "/"):
+            operator = self.take()
+            value = _combine(operator, value, self.factor())
+        return value
+
+    def factor(self) -> Fraction | None:
+        token = self.take()
+        if token == "(":
+            self.depth += 1
+            if self.depth > MAX_NESTING_DEPTH:
+                raise _Malformed
+            value = self.expression()
+            if self.take() != ")":
+                raise _Malformed
+            self.depth -= 1
+            return value
+        self.numbers.append(self.number(token))
+        return Fraction(self.numbers[-1])
+
+    @staticmethod
+    def number(token: str | None) -> int:
+        if token is None or not token.isdigit() or (token.startswith("0") and token != "0"):
+            raise _Malformed
+        return int(token)
+
+
+def evaluate_expression(text: str) -> Fraction | None:
+    """The exact value of an expression in the grammar above (no `= N`); None when malformed or dividing by zero."""
+    try:
+        parser = _Parser(text)
+        value = parser.parse()
+    except _Malformed:
+        return None
+    return value if parser.stated is None else None
+
+
+def _stripped(block: str | None) -> str | None:
+    return block.strip() if block is not None else None
+
+
+def countdown_problem(nums, target) -> tuple[list[int], int] | None:
+    """(nums, target) as plain ints when they make a problem: non-negative integers and an integer target."""
+
+    def is_int(value) -> bool:
+        return isinstance(value, Integral) and not isinstance(value, bool)
+
+    if not isinstance(nums, list | tuple) or not nums or not is_int(target):
+        return None
+    if not all(is_int(number) and number >= 0 for number in nums):
+        return None
+    return [int(number) for number in nums], int(target)
+
+
+def check_countdown(answer_text: str | None, nums, target) -> Verdict:
+    """The verdict on an answer (the expression, optionally `= N`; None for no answer at all).
+
+    Raises ValueError when `nums`/`target` are not a problem (see `countdown_problem`)."""
+    problem = countdown_problem(nums, target)
+    if problem is None:
+        raise ValueError(f"not a countdown problem: nums={nums!r}, target={target!r}")
+    nums, target = problem
+    if answer_text is None:
+        return Verdict.MISSING
+    try:
+        parser = _Parser(answer_text)
+        value = parser.parse()
+    except _Malformed:
+        return Verdict.MALFORMED
+    if sorted(parser.numbers) != sorted(nums):
+        return Verdict.WRONG_NUMBERS
+    if value is None:
+        return Verdict.UNDEFINED
+    if value != target or parser.stated not in (None, target):
+        return Verdict.WRONG_VALUE
+    return Verdict.CORRECT
+
+
+def _column_entry(column, index: int):
+    return column[index] if isinstance(column, list | tuple) and index < len(column) else None
+
+
+def countdown_reward(
+    completions,
+    nums=None,
+    target=None,
+    *,
+    correct: float = 1.0,
+    well_formed: float = 0.1,
+    malformed: float = 0.0,
+    **kwargs,
+) -> list[float | None]:
+    """Score each completion's last `<answer>` block against its row's `nums` and `target` columns.
+
+    - `correct` (1.0): the expression uses each number of `nums` exactly once (as a multiset) and equals
+      `target` exactly.
+    - `well_formed` (0.1): the expression parses, but uses other numbers (one twice, one missing, an extra
+      one), has another value, states a false `= N`, or divides by zero. TinyZero's format score.
+    - `malformed` (0.0): no answer block, or one that does not parse (unary minus, decimals, other symbols,
+      too long, too deeply nested).
+    - None: the row's `nums`/`target` are missing or not integers, so the sample is left out.
+
+    The think/answer layout itself is the `format` reward's concern, not this one's.
+    """
+    scores: list[float | None] = []
+    for index, completion in enumerate(completions):
+        problem = countdown_problem(_column_entry(nums, index), _column_entry(target, index))
+        if problem is None:
+            scores.append(None)
+            continue
+        verdict = check_countdown(_stripped(last_answer_block(completion_text(completion))), *problem)
+        scores.append(correct if verdict is Verdict.CORRECT else well_formed if verdict.well_formed else malformed)
+    return scores

@@ -1,0 +1,96 @@
+import pytest
+import torch
+from helpers import save_reward_model
+
+from r1recipes import RecipeError
+from r1recipes.rewards.reward_model import load_reward_model, reward_model_reward
+
+PROMPT = "What is 2 + 2?"
+SAME_ANSWER = [
+    "<think>2 + 2 is 4.</think>\nThe answer is 4.",
+    "<think>Two and two: count 3, then 4. So 4.</think>\nThe answer is 4.",
+]
+OTHER_ANSWER = "<think>2 + 2 is 4.</think>\nThe answer is 5."
+
+
+@pytest.fixture(scope="module")
+def reward_model(tiny_model, tmp_path_factory):
+    return save_reward_model(tiny_model, tmp_path_factory.mktemp("reward_model"))
+
+
+@pytest.fixture(scope="module")
+def plain_reward_model(tiny_model, tmp_path_factory):
+    return save_reward_model(tiny_model, tmp_path_factory.mktemp("plain_reward_model"), chat_template=False)
+
+
+def scores(model, completions, prompts=None, **settings):
+    prompts = [PROMPT] * len(completions) if prompts is None else prompts
+    return reward_model_reward(completions, prompts, model_name_or_path=model, **settings)
+
+
+def test_helpfulness_reads_only_the_summary(reward_model):
+    same_a, same_b, other, no_summary, empty_summary = scores(
+        reward_model, [*SAME_ANSWER, OTHER_ANSWER, "The answer is 4.", "<think>2 + 2 is 4.</think>"]
+    )
+    assert same_a == pytest.approx(same_b, abs=1e-6)
+    assert same_a != pytest.approx(other, abs=1e-6)
+    assert no_summary == pytest.approx(empty_summary, abs=1e-6)  # no </think>: an empty answer part
+
+
+def test_harmlessness_reads_the_whole_response(reward_model):
+    same_a, same_b = scores(reward_model, SAME_ANSWER, mode="harmlessness")
+    assert same_a != pytest.approx(same_b, abs=1e-6)
+
+
+def test_batches_score_like_single_sequences(reward_model):
+    completions = [*SAME_ANSWER, OTHER_ANSWER, "short", "<think>x</think>" + " and more" * 30]
+    prompts = [PROMPT, "Hi", [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "2+2?"}]] * 2
+    one_by_one = scores(reward_model, completions, prompts[:5], mode="harmlessness", batch_size=1)
+    batched = scores(reward_model, completions, prompts[:5], mode="harmlessness", batch_size=4)
+    assert len(batched) == 5 and all(isinstance(s, float) for s in batched)
+    assert torch.allclose(torch.tensor(batched), torch.tensor(one_by_one), atol=1e-5)
+
+
+def test_conversational_forms_score_like_strings(reward_model):
+    as_strings = scores(reward_model, [OTHER_ANSWER])
+    as_messages = scores(
+        reward_model, [[{"role": "assistant", "content": OTHER_ANSWER}]], [[{"role": "user", "content": PROMPT}]]
+    )
+    assert as_messages == pytest.approx(as_strings, abs=1e-6)
+
+
+def test_without_a_template_the_prompt_and_response_are_concatenated(plain_reward_model):
+    split, joined, nothing = scores(
+        plain_reward_model,
+        ["The answer is 4.", f"{PROMPT}\nThe answer is 4.", ""],
+        [f"{PROMPT}\n", "", ""],
+        mode="harmlessness",
+    )
+    assert split == pytest.approx(joined, abs=1e-6)
+    assert nothing is None  # nothing to score
+
+
+def test_truncation_keeps_the_end(reward_model):
+    tail = " then the answer is 4 and that is all" * 3
+    first, second = scores(reward_model, ["Start one." + tail, "Another start." + tail], mode="harmlessness")
+    assert first != pytest.approx(second, abs=1e-6)
+    first, second = scores(
+        reward_model, ["Start one." + tail, "Another start." + tail], mode="harmlessness", max_length=12
+    )
+    assert first == pytest.approx(second, abs=1e-6)
+
+
+def test_the_model_loads_once(reward_model):
+    assert load_reward_model(reward_model, "cpu") is load_reward_model(reward_model, "cpu")
+
+
+def test_bad_settings_and_models_are_clear_errors(tmp_path, tiny_model):
+    with pytest.raises(RecipeError, match=f"reward_model: model not found: {tmp_path / 'missing'}"):
+        scores(str(tmp_path / "missing"), ["x"])
+    with pytest.raises(RecipeError, match="HF_HUB_OFFLINE"):
+        scores("someone/no-such-reward-model", ["x"])
+    two_labels = save_reward_model(tiny_model, tmp_path / "two", num_labels=2)
+    with pytest.raises(RecipeError, match="has 2 labels; a reward model has one"):
+        scores(two_labels, ["x"])
+    with pytest.raises(RecipeError, match="unknown mode 'helpful'"):
+        scores(two_labels, ["x"], mode="helpful")
