@@ -171,9 +171,11 @@ def test_writes_outside_the_work_directory_do_not_reach_the_host(tracked, tmp_pa
     assert not os.path.exists(host_tmp) and not target.exists()
 
 
+@pytest.mark.skipif(
+    not namespace_isolation_available() and os.geteuid() == 0,
+    reason="without a user namespace root is exempt from RLIMIT_NPROC: a fork bomb would run free",
+)
 def test_fork_bomb_is_bounded_and_killed(tracked):
-    if not namespace_isolation_available() and os.geteuid() == 0:
-        pytest.skip("without a user namespace root is exempt from RLIMIT_NPROC: a fork bomb would run free")
     bomb = (
         "import os, time\nchildren = 0\nwhile True:\n    try:\n        pid = os.fork()\n"
         "    except OSError:\n        break\n    if pid == 0:\n        time.sleep(60)\n        os._exit(0)\n"
@@ -205,6 +207,7 @@ def test_endless_loop_is_stopped_at_the_timeout(tracked):
     assert COUNTS["code/timeouts"] - before == 1
 
 
+@needs_namespaces  # without a PID namespace a process that calls setsid() outlives the run
 def test_escaped_processes_die_with_the_run(tracked):
     marker = f"{uuid.uuid4().int % 10**8}.25"  # a unique `sleep` argument, to find it among the host's processes
     escape = (
@@ -212,9 +215,7 @@ def test_escaped_processes_die_with_the_run(tracked):
         f"    subprocess.Popen(['sleep', '{marker}'])\n    time.sleep(60)\ntime.sleep(0.3)\nprint('done')"
     )
     result = run_untrusted(escape, timeout=2.0)
-    assert result.ok and result.stdout == "done\n"
-    if not result.isolated:
-        pytest.skip("without a PID namespace a process that calls setsid() outlives the run")
+    assert result.ok and result.stdout == "done\n" and result.isolated
     assert _live_processes(lambda _, cmdline: cmdline == f"sleep\0{marker}\0".encode()) == []
 
 

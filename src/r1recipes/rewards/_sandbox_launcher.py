@@ -145,6 +145,12 @@ def _build_root(config: dict) -> int:
     root, workdir = config["root"], config["workdir"]
     _mount(None, "/", None, MS_REC | MS_PRIVATE)  # nothing mounted here may propagate to the host
     _mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,nr_inodes=4096,mode=0755")
+    uid, gid = config["program_ids"]
+    size = f"size={config['file_size_mb']}m,nr_inodes=4096"
+    # /tmp is a throwaway tmpfs of its own, mounted before the read-only paths: an interpreter that lives under
+    # /tmp (a venv in a fresh clone there) is then shown inside it.
+    os.mkdir(root + "/tmp")
+    _mount("tmpfs", root + "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"{size},mode=1777")
     for path in config["readonly_paths"]:
         _expose(path, root)
     os.makedirs(root + "/dev", mode=0o755, exist_ok=True)
@@ -160,13 +166,10 @@ def _build_root(config: dict) -> int:
     except OSError:
         pass  # refused where the host's /proc is partly masked (containers); Python runs without it
     os.makedirs(root + workdir, mode=0o755)
-    uid, gid = config["program_ids"]
-    size = f"size={config['file_size_mb']}m,nr_inodes=4096,mode=0700,uid={uid},gid={gid}"
-    _mount("tmpfs", root + workdir, "tmpfs", MS_NOSUID | MS_NODEV, size)
+    _mount("tmpfs", root + workdir, "tmpfs", MS_NOSUID | MS_NODEV, f"{size},mode=0700,uid={uid},gid={gid}")
     with open(config["program"], "rb") as source, open(root + workdir + "/" + config["program_name"], "wb") as copy:
         copy.write(source.read())
     os.chmod(root + workdir + "/" + config["program_name"], 0o644)
-    os.symlink(workdir, root + "/tmp")
     _mount(None, root, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
     return os.open(root, os.O_RDONLY | os.O_DIRECTORY)
 

@@ -6,8 +6,9 @@ kernel lends unprivileged Linux namespaces (as bubblewrap uses them), the progra
 
 - no network: a private network namespace holding only a down loopback interface;
 - no filesystem but its own: a chroot into a tmpfs that shows the system and Python directories read-only,
-  /dev/null and friends, a private /proc, and a writable work directory (also /tmp and $HOME) on a tmpfs of
-  `file_size_mb` that vanishes with the run. The host's /tmp, home directories and the repository are absent;
+  /dev/null and friends, a private /proc, and a writable work directory (also $HOME) and /tmp, each a tmpfs
+  of `file_size_mb` that vanishes with the run. The host's /tmp, home directories and the repository are
+  absent (bar the interpreter's own directories, read-only);
 - no process that outlives it: pid 1 of a private PID namespace reaps orphans and, when the program's main
   process exits or the timeout strikes, the kernel kills everything in that namespace;
 - a process count of its own: RLIMIT_NPROC is counted per user namespace since Linux 5.14 (on older kernels
