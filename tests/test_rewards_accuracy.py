@@ -64,6 +64,14 @@ def test_unparsable_gold_gives_none_and_is_tallied():
     assert COUNTS["accuracy/gold_unparsable"] == before + 2
 
 
+def test_settings_are_checked_even_on_an_empty_batch():
+    assert accuracy_reward([]) == []
+    with pytest.raises(RecipeError, match="reward_kwargs.accuracy.num_workers"):
+        accuracy_reward([], num_workers=0)
+    with pytest.raises(RecipeError, match="reward_kwargs.accuracy.timeout"):
+        accuracy_reward([], timeout=0)
+
+
 def test_a_dataset_without_gold_columns_is_a_clear_error():
     with pytest.raises(RecipeError, match="'answer' or 'solution' column"):
         accuracy_reward(["\\boxed{1}"], problem=["1?"])

@@ -65,6 +65,10 @@ def test_cosine_settings_and_other_verifiers():
     assert scores == [2.0, -10.0]
     with pytest.raises(RecipeError, match="max_len"):
         cosine_reward([RIGHT], ids(1), max_len=0, answer=["4"])
+    with pytest.raises(RecipeError, match="'length' scores length"):
+        cosine_reward([], verifier="length")
+    with pytest.raises(RecipeError, match="unknown reward 'acc'"):
+        length_reward([], verifier="acc")
 
 
 def test_length_rewards_need_token_ids():

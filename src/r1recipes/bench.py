@@ -46,8 +46,7 @@ def bench_rewards(data: Path, num_workers: int | None) -> None:
     start = time.perf_counter()
     accuracy.accuracy_reward(["\\boxed{1}"], answer=["\\frac{2}{2}"], num_workers=num_workers)  # start the pool
     print(f"worker pool start: {time.perf_counter() - start:.2f} s (once per process, not counted below)")
-    accuracy._recent_verdicts.clear()
-    accuracy.parse_answer.cache_clear()
+    accuracy.clear_caches()
 
     start = time.perf_counter()
     ours = [score == 1.0 for score in accuracy.accuracy_reward(completions, answer=golds, num_workers=num_workers)]

@@ -29,6 +29,7 @@ from r1recipes import RecipeError
 from r1recipes.rewards.counts import count
 from r1recipes.rewards.numeric import latex_number
 from r1recipes.rewards.pool import TIMED_OUT, BoundedPool
+from r1recipes.rewards.settings import setting
 from r1recipes.rewards.text import boxed_contents, completion_text, final_answers
 
 MAX_ANSWER_CHARS = 2000  # a final answer longer than this is not an answer; parsing it could take minutes
@@ -125,6 +126,12 @@ def gold_answer(answer: str | None, solution: str | None) -> str | None:
 _recent_verdicts: dict[tuple, float | None] = {}  # cosine and length re-verify what accuracy just did
 
 
+def clear_caches() -> None:
+    """Forget remembered verdicts and parses in this process (benchmarks start cold)."""
+    _recent_verdicts.clear()
+    parse_answer.cache_clear()
+
+
 def score_answers(
     texts: list[str], golds: list[str | None], *, timeout: float = 5.0, num_workers: int | None = None
 ) -> list[float | None]:
@@ -154,6 +161,8 @@ def score_answers(
         else:
             pending[i] = (answers, gold)
     unique = list(dict.fromkeys(pending.values()))  # a GRPO group often repeats an answer
+    if not unique:
+        return scores
     outcomes = dict(zip(unique, _pool(num_workers or _default_workers(), timeout).map(unique), strict=True))
     for item, (ok, value) in outcomes.items():
         if not ok:
@@ -182,6 +191,9 @@ def accuracy_reward(
 
     Settings: `timeout`, wall-clock seconds per completion (default 5); `num_workers`, verifier processes
     (default: the CPUs this process may use, at most 8)."""
+    setting("accuracy", "timeout", timeout, minimum=0.01)
+    if num_workers is not None:
+        setting("accuracy", "num_workers", num_workers, minimum=1, integer=True)
     if answer is None and solution is None and completions:
         raise RecipeError("the accuracy reward needs an 'answer' or 'solution' column in the dataset")
     answers = answer if answer is not None else [None] * len(completions)

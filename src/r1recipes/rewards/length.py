@@ -32,6 +32,8 @@ def _token_lengths(completions, completion_ids) -> list[int]:
 def _verdicts(verifier: str, completions, kwargs) -> list[bool | None]:
     from r1recipes.rewards import resolve_reward  # the registry imports this module
 
+    if verifier in ("cosine", "length"):
+        raise RecipeError(f"verifier: '{verifier}' scores length, not correctness (use accuracy, countdown or code)")
     scores = resolve_reward(verifier)(completions, **kwargs)
     return [None if score is None else score == 1.0 for score in scores]
 
