@@ -55,25 +55,32 @@ def _is_collection(answer: str) -> bool:
     return "\\begin{" in answer or ("," in answer and not _PLAIN_NUMBER.match(answer))
 
 
+@functools.lru_cache(maxsize=8192)
+def _read(answer: str) -> tuple[str, float | None, bool]:
+    """Normalised text, simple numeric value and collection shape of an answer; cached, since a gold answer
+    is read once per completion of its group."""
+    text = normalize(answer)
+    return text, latex_number(text), _is_collection(text)
+
+
 def _quick_verdict(answer: str, gold: str) -> float | None:
     """1.0 or 0.0 when text alone settles it, else None (sympy must decide).
 
     Identical text is right; two plain numbers compare exactly; two simple LaTeX numbers compare as floats,
     decided only when clearly equal or clearly apart (math-verify rounds, so near misses go to it); a number
     against a tuple, set, interval or matrix is wrong."""
-    answer, gold = normalize(answer), normalize(gold)
+    (answer, answer_value, answer_collection), (gold, gold_value, gold_collection) = _read(answer), _read(gold)
     if answer == gold:
         return 1.0
     if _PLAIN_NUMBER.match(answer) and _PLAIN_NUMBER.match(gold):
         return float(Fraction(answer.replace(",", "")) == Fraction(gold.replace(",", "")))
-    answer_value, gold_value = latex_number(answer), latex_number(gold)
     if answer_value is not None and gold_value is not None:
         if math.isclose(answer_value, gold_value, rel_tol=1e-9, abs_tol=1e-12):
             return 1.0
         if not math.isclose(answer_value, gold_value, rel_tol=1e-4, abs_tol=1e-6):
             return 0.0
         return None
-    if (answer_value is not None and _is_collection(gold)) or (gold_value is not None and _is_collection(answer)):
+    if (answer_value is not None and gold_collection) or (gold_value is not None and answer_collection):
         return 0.0
     return None
 
@@ -130,6 +137,7 @@ def clear_caches() -> None:
     """Forget remembered verdicts and parses in this process (benchmarks start cold)."""
     _recent_verdicts.clear()
     parse_answer.cache_clear()
+    _read.cache_clear()
 
 
 def score_answers(
@@ -146,7 +154,7 @@ def score_answers(
         if not answers or any(len(a) > MAX_ANSWER_CHARS for a in answers):
             scores[i] = 0.0
             continue
-        if len(answers) > 1 and _is_collection(normalize(gold)):
+        if len(answers) > 1 and _read(gold)[2]:
             answers = (", ".join(answers),)  # `\boxed{3}, \boxed{4}` for the set {3, 4}
         if (answers, gold) in _recent_verdicts:
             scores[i] = _recent_verdicts[(answers, gold)]
