@@ -40,12 +40,14 @@ format: install ## apply ruff's fixes and formatting
 	$(RUFF) --fix
 	$(VENV)/bin/ruff format --line-length 119 src tests
 
-demo: install ## smoke pipeline on a tiny random model: stage 1 SFT then stage 2 GRPO, under runs/
+demo: install ## smoke pipeline on a tiny random model: stages 1, 2 and 3 (rejection sampling + SFT), under runs/
 	$(PY) -m r1recipes.models tiny --output runs/models/tiny
-	$(PY) -m r1recipes.synthetic arithmetic --num_rows 256 --output runs/data/arithmetic.jsonl
+	$(PY) -m r1recipes.synthetic arithmetic --num_rows 256 --max_value 9 --output runs/data/arithmetic.jsonl
 	$(PY) -m r1recipes.sft --config recipes/tiny/stage1_cold_start_sft.yaml
 	$(PY) -m r1recipes.grpo --config recipes/tiny/stage2_reasoning_grpo.yaml
-	@echo "demo outputs: runs/tiny/stage1 and runs/tiny/stage2 (each with stage.json)"
+	$(PY) -m r1recipes.generate --config recipes/tiny/stage3_rejection_sampling.yaml
+	$(PY) -m r1recipes.sft --config recipes/tiny/stage3_sft.yaml
+	@echo "demo outputs: runs/tiny/stage1, stage2, stage3_data (rejection-sampled), stage3 (each with stage.json)"
 
 demo-clean: ## remove what `make demo` wrote
 	rm -rf runs/tiny runs/models/tiny runs/data/arithmetic.jsonl

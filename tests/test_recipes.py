@@ -6,7 +6,7 @@ import pytest
 import yaml
 from accelerate.commands.config.config_args import ClusterConfig
 
-from r1recipes import grpo, sft
+from r1recipes import generate, grpo, sft
 from r1recipes.paths import looks_local
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
@@ -15,7 +15,7 @@ BUILT_BY_MAKE = ("runs/models/", "runs/data/")  # `make` builds these before the
 
 
 def runner_for(path: Path):
-    return grpo if "grpo" in path.stem else sft
+    return grpo if "grpo" in path.stem else generate if "rejection_sampling" in path.stem else sft
 
 
 def test_there_are_recipes():

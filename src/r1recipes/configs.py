@@ -239,3 +239,151 @@ class GRPOConfig(StageArguments, trl.GRPOConfig):
             notice("use_vllm is set but vLLM or a CUDA GPU is missing: generating with transformers instead")
             self.use_vllm = False
         super().__post_init__()
+
+
+DEFAULT_VERIFIERS = {"math": "accuracy", "countdown": "countdown", "code": "code"}
+# Fields that change how fast a run goes or which part of it this process does, never what it writes
+GENERATE_RUNTIME_FIELDS = (
+    "backend", "batch_size", "tensor_parallel_size", "gpu_memory_utilization", "verify_processes",
+    "num_shards", "shard_index", "start_over", "merge",
+)  # fmt: skip
+
+
+@dataclass
+class GenerateConfig:
+    """Stage 3 rejection sampling: sample k completions per prompt, keep the verified, readable ones."""
+
+    output_dir: str | None = field(default=None, metadata={"help": "Folder for the Parquet data and manifest."})
+    num_samples: int = field(default=4, metadata={"help": "Completions sampled per prompt (k)."})
+    keep_per_prompt: int = field(default=1, metadata={"help": "Accepted completions kept per prompt at most (m)."})
+    keep_policy: str = field(
+        default="random",
+        metadata={
+            "help": "Which accepted completions to keep: random or shortest.",
+            "choices": ["random", "shortest"],
+        },
+    )
+    temperature: float = field(default=0.6, metadata={"help": "Sampling temperature (0 = greedy)."})
+    top_p: float = field(default=0.95, metadata={"help": "Nucleus sampling mass."})
+    max_new_tokens: int = field(default=4096, metadata={"help": "Tokens per completion at most."})
+    seed: int = field(default=0, metadata={"help": "Seed; a prompt's samples depend on it and its position only."})
+    backend: str = field(
+        default="auto",
+        metadata={
+            "help": "vllm (needs the vllm extra and a GPU), transformers, or auto: vllm when it can run.",
+            "choices": ["auto", "vllm", "transformers"],
+        },
+    )
+    batch_size: int = field(default=32, metadata={"help": "transformers backend: completions generated together."})
+    tensor_parallel_size: int = field(default=1, metadata={"help": "vllm backend: GPUs per model replica."})
+    gpu_memory_utilization: float = field(default=0.9, metadata={"help": "vllm backend: share of GPU memory."})
+    trust_remote_code: bool = field(default=False, metadata={"help": "Run the model repository's own code."})
+    verifiers: dict[str, str] | str | None = field(
+        default=None,
+        metadata={"help": f"Reward that verifies each task, as {{task: reward}} (default {DEFAULT_VERIFIERS})."},
+    )
+    verifier_kwargs: dict[str, dict] | str | None = field(
+        default=None, metadata={"help": "Settings per verifying reward, grouped by its name, as reward_kwargs."}
+    )
+    min_score: float = field(default=1.0, metadata={"help": "A sample is correct when its verifier gives >= this."})
+    task_column: str = field(default="task", metadata={"help": "Column naming each prompt's task."})
+    default_task: str = field(default="math", metadata={"help": "Task of prompts without a task column."})
+    id_column: str | None = field(
+        default=None, metadata={"help": "Column with a prompt id for provenance (default: its position)."}
+    )
+    filters: dict[str, Any] | str | None = field(
+        default=None,
+        metadata={"help": "Readability filter settings by name, or false to switch one off (all on by default)."},
+    )
+    non_reasoning: dict[str, Any] | str | None = field(
+        default=None,
+        metadata={"help": "General data mixed in: {path, name, split, rename, task, count or ratio}."},
+    )
+    prompts_per_file: int = field(
+        default=1000, metadata={"help": "Prompts per Parquet file: the unit of resuming and sharding."}
+    )
+    verify_processes: int = field(
+        default=1,
+        metadata={"help": "Processes verifying while the model generates; 0 verifies here, between chunks."},
+    )
+    num_shards: int = field(default=1, metadata={"help": "Split the prompts into this many independent shards."})
+    shard_index: int = field(default=0, metadata={"help": "The shard this run generates (0-based)."})
+    start_over: bool = field(default=False, metadata={"help": "Delete output_dir's generated data first."})
+    merge: bool = field(
+        default=False,
+        metadata={"help": "Generate nothing: check every shard is done, then mix and write the manifest."},
+    )
+
+    def __post_init__(self):
+        from r1recipes.readability import check_filters
+        from r1recipes.rewards import check_reward_config
+
+        if not self.output_dir:
+            raise RecipeError("output_dir is required")
+        for name in ("num_samples", "keep_per_prompt", "max_new_tokens", "batch_size", "tensor_parallel_size"):
+            if getattr(self, name) < 1:
+                raise RecipeError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("prompts_per_file", "num_shards"):
+            if getattr(self, name) < 1:
+                raise RecipeError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.verify_processes < 0:
+            raise RecipeError(f"verify_processes must be >= 0, got {self.verify_processes}")
+        if self.keep_per_prompt > self.num_samples:
+            raise RecipeError(f"keep_per_prompt ({self.keep_per_prompt}) exceeds num_samples ({self.num_samples})")
+        if self.temperature < 0 or not 0 < self.top_p <= 1:
+            raise RecipeError(f"need temperature >= 0 and 0 < top_p <= 1, got {self.temperature} and {self.top_p}")
+        if not 0 < self.gpu_memory_utilization <= 1:
+            raise RecipeError(f"gpu_memory_utilization must be in (0, 1], got {self.gpu_memory_utilization}")
+        if not 0 <= self.shard_index < self.num_shards:
+            raise RecipeError(f"shard_index must be in 0..{self.num_shards - 1}, got {self.shard_index}")
+        self.verifiers = parse_structured(self.verifiers, "verifiers") or dict(DEFAULT_VERIFIERS)
+        self.verifier_kwargs = parse_structured(self.verifier_kwargs, "verifier_kwargs") or {}
+        if not self.verifiers or not all(isinstance(v, str) for v in self.verifiers.values()):
+            raise RecipeError(f"verifiers: expected a mapping of task names to reward names, got {self.verifiers!r}")
+        try:
+            check_reward_config(sorted(set(self.verifiers.values())), self.verifier_kwargs, None)
+        except RecipeError as exc:
+            raise RecipeError(f"verifiers: {str(exc).replace('reward_kwargs', 'verifier_kwargs')}") from None
+        self.filters = check_filters(parse_structured(self.filters, "filters"))
+        self.non_reasoning = parse_structured(self.non_reasoning, "non_reasoning")
+        if self.non_reasoning is not None:
+            self.non_reasoning = NonReasoningSource.from_dict(self.non_reasoning)
+
+
+@dataclass
+class NonReasoningSource:
+    """`non_reasoning`: general data (writing, QA, chat) mixed into the SFT set, as R1 mixed ~200k samples.
+
+    Rows need a `messages` column, or `prompt` and `response` columns (after `rename`). `count` takes the
+    first rows; `ratio` takes that many per kept reasoning row (R1: about 200k per 600k, 0.33)."""
+
+    path: str
+    name: str | None = None
+    split: str = "train"
+    rename: dict[str, str] | None = None
+    task: str = "general"
+    count: int | None = None
+    ratio: float | None = None
+
+    @classmethod
+    def from_dict(cls, entry: dict) -> "NonReasoningSource":
+        allowed = cls.__dataclass_fields__.keys()
+        unknown = sorted(set(entry) - set(allowed))
+        if unknown:
+            raise RecipeError(f"non_reasoning: unknown key '{unknown[0]}' (valid keys: {', '.join(allowed)})")
+        if "path" not in entry:
+            raise RecipeError("non_reasoning: 'path' is required")
+        source = cls(**entry)
+        if (source.count is None) == (source.ratio is None):
+            raise RecipeError("non_reasoning: set exactly one of 'count' (rows) and 'ratio' (rows per kept sample)")
+        amount = source.count if source.count is not None else source.ratio
+        if isinstance(amount, bool) or not isinstance(amount, int | float) or amount < 0:
+            raise RecipeError(f"non_reasoning: count/ratio must be a number >= 0, got {amount!r}")
+        if source.count is not None and not isinstance(source.count, int):
+            raise RecipeError(f"non_reasoning: count must be a whole number, got {source.count!r}")
+        source.rename = parse_structured(source.rename, "non_reasoning.rename")
+        return source
+
+    @property
+    def dataset_source(self) -> DatasetSource:
+        return DatasetSource(self.path, self.name, self.split, 1.0, self.rename)

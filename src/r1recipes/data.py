@@ -1,8 +1,9 @@
 """Loading a stage's rows: one source or a weighted mixture, local or from the Hub, renamed and split.
 
-A source is a Hub dataset id, a local .jsonl/.json/.parquet/.csv file, or a folder written by
-`Dataset.save_to_disk`. Every source is checked (exists, has the needed columns, reading only its first
-row) before any is loaded in full, and all of that happens before the model loads.
+A source is a Hub dataset id, a local .jsonl/.json/.parquet/.csv file, a folder written by
+`Dataset.save_to_disk`, or the output folder of `r1recipes.generate` (its `data/*.parquet`). Every source is
+checked (exists, has the needed columns, reading only its first row) before any is loaded in full, and all
+of that happens before the model loads.
 """
 
 from pathlib import Path
@@ -27,6 +28,12 @@ def _load(source: DatasetSource, streaming: bool = False):
             if isinstance(dataset, datasets.DatasetDict):
                 dataset = dataset[source.split]
             return dataset.to_iterable_dataset() if streaming else dataset
+        if path.is_dir() and (path / "chunks").is_dir():  # rejection-sampling output (r1recipes.output)
+            if not (path / "manifest.json").exists():
+                raise RecipeError(f"{source.path}: generation is not complete (no manifest.json); finish or merge it")
+            if not any((path / "data").glob("*.parquet")):
+                raise RecipeError(f"{source.path} holds no rows: the generator kept none (see its manifest.json)")
+            return datasets.load_dataset("parquet", data_dir=str(path / "data"), split="train", streaming=streaming)
         if path.is_file():
             fmt = LOCAL_FORMATS.get(path.suffix)
             if fmt is None:
@@ -37,6 +44,18 @@ def _load(source: DatasetSource, streaming: bool = False):
         raise
     except Exception as exc:  # datasets raises many types; the user needs the first line, not a trace
         raise RecipeError(f"dataset '{source.path}' could not be loaded: {str(exc).splitlines()[0]}") from None
+
+
+def stream_rows(sources: list[DatasetSource], max_rows: int | None = None):
+    """Every row of the sources in order, renamed, read lazily (memory does not grow with the dataset)."""
+    produced = 0
+    for source in sources:
+        for row in _load(source, streaming=True):
+            if max_rows is not None and produced >= max_rows:
+                return
+            rename = source.rename or {}
+            yield {rename.get(key, key): value for key, value in row.items()}
+            produced += 1
 
 
 def _renamed(columns: list[str], source: DatasetSource) -> list[str]:

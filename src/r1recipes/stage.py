@@ -4,8 +4,6 @@
 means the stage is complete, and the pipeline relies on that to skip finished stages on a rerun.
 """
 
-import json
-import os
 import shutil
 import subprocess
 import sys
@@ -15,6 +13,7 @@ from pathlib import Path
 from transformers.trainer_utils import get_last_checkpoint
 
 from r1recipes import RecipeError, notice
+from r1recipes.files import write_json
 from r1recipes.models.loading import load_policy
 from r1recipes.parser import Recipe
 
@@ -67,8 +66,27 @@ def _git(*args: str) -> str | None:
     return out.stdout.strip() if out.returncode == 0 else None
 
 
-def _now() -> str:
+def now_utc() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def provenance(runner: str, recipe: Recipe, started_at: str) -> dict:
+    """The opening fields of every `stage.json`: what ran, from which recipe and commit, and when."""
+    return {
+        "stage": recipe.name or runner,
+        "runner": runner,
+        "recipe": {"path": recipe.path, "contents": recipe.text, "argv": recipe.argv},
+        "git_commit": _git("rev-parse", "HEAD"),
+        "git_dirty": bool(_git("status", "--porcelain")),
+        "started_at": started_at,
+        "finished_at": now_utc(),
+    }
+
+
+def mark_complete(output_dir: Path, record: dict, what: str) -> None:
+    """Write `stage.json` atomically, last: from now on the stage counts as complete."""
+    write_json(output_dir / STAGE_FILE, record)
+    notice(f"{record['stage']} complete: {what} and {STAGE_FILE} in {output_dir}")
 
 
 class Stage:
@@ -77,7 +95,7 @@ class Stage:
         self.args = training_args
         self.recipe = recipe or Recipe()
         self.output_dir = Path(training_args.output_dir)
-        self.started_at = _now()
+        self.started_at = now_utc()
 
     @property
     def complete(self) -> bool:
@@ -114,13 +132,7 @@ class Stage:
         trainer.save_model(str(self.output_dir))
         trainer.save_state()
         record = {
-            "stage": self.recipe.name or self.runner,
-            "runner": self.runner,
-            "recipe": {"path": self.recipe.path, "contents": self.recipe.text, "argv": self.recipe.argv},
-            "git_commit": _git("rev-parse", "HEAD"),
-            "git_dirty": bool(_git("status", "--porcelain")),
-            "started_at": self.started_at,
-            "finished_at": _now(),
+            **provenance(self.runner, self.recipe, self.started_at),
             "resumed_from": resumed_from,
             "global_step": trainer.state.global_step,
             "metrics": result.metrics,
@@ -128,9 +140,6 @@ class Stage:
             "world_size": trainer.accelerator.num_processes,
         }
         if trainer.accelerator.is_main_process:
-            tmp = self.output_dir / f".{STAGE_FILE}.tmp"
-            tmp.write_text(json.dumps(record, indent=2, default=str) + "\n")
-            os.replace(tmp, self.output_dir / STAGE_FILE)
-            notice(f"{record['stage']} complete: model and {STAGE_FILE} in {self.output_dir}")
+            mark_complete(self.output_dir, record, "model")
         trainer.accelerator.wait_for_everyone()
         return record

@@ -12,6 +12,8 @@ import json
 import random
 from pathlib import Path
 
+from r1recipes.files import write_atomically
+
 
 def arithmetic_row(rng: random.Random, num_operands: int = 2, max_value: int = 99) -> dict:
     numbers = [rng.randint(1, max_value) for _ in range(num_operands)]
@@ -110,9 +112,7 @@ def countdown_rows(
 def write_jsonl(rows: list[dict], path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(json.dumps(row) + "\n" for row in rows))
-    tmp.replace(path)
+    write_atomically(path, lambda tmp: tmp.write_text("".join(json.dumps(row) + "\n" for row in rows)))
     return path
 
 

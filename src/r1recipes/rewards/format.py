@@ -45,7 +45,7 @@ def _tags(require_answer_tags: bool) -> tuple[str, ...]:
     return (THINK_OPEN, THINK_CLOSE, ANSWER_OPEN, ANSWER_CLOSE) if require_answer_tags else (THINK_OPEN, THINK_CLOSE)
 
 
-def _has_layout(text: str, require_answer_tags: bool) -> bool:
+def has_layout(text: str, require_answer_tags: bool) -> bool:
     if not all(_tag_credits(text, _tags(require_answer_tags))):
         return False
     after_think = text[text.find(THINK_CLOSE) + len(THINK_CLOSE) :]
@@ -66,7 +66,7 @@ def format_reward(completions, *, require_answer_tags: bool = True, **kwargs) ->
     between `</think>` and `<answer>` or an empty answer (or, without answer tags, nothing after `</think>`).
     """
     require_answer_tags = flag("format", "require_answer_tags", require_answer_tags)
-    return [1.0 if _has_layout(completion_text(c), require_answer_tags) else 0.0 for c in completions]
+    return [1.0 if has_layout(completion_text(c), require_answer_tags) else 0.0 for c in completions]
 
 
 def tag_count_reward(completions, *, require_answer_tags: bool = True, **kwargs) -> list[float]:

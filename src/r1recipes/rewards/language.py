@@ -103,7 +103,7 @@ def _drop_spans(text: str, opener: str, closer: str, one_line: bool) -> str:
     return "".join(kept)
 
 
-def _script(language: str) -> str:
+def language_script(language: str) -> str:
     script = LANGUAGES.get(language.strip().lower()) if isinstance(language, str) else None
     if script is None:
         raise RecipeError(f"unknown language {language!r} (valid: {', '.join(LANGUAGES)})")
@@ -115,7 +115,13 @@ def language_share(text: str, language: str) -> float:
 
     `text` is taken whole (pass the reasoning part yourself); see the module doc for units and what is left out.
     Raises RecipeError for a language not in LANGUAGES."""
-    in_script = _IN_SCRIPT[_script(language)]
+    target, total = language_units(text, language)
+    return target / total if total else 0.0
+
+
+def language_units(text: str, language: str) -> tuple[int, int]:
+    """(units in `language`'s script, all units) of `text`; see `language_share`."""
+    in_script = _IN_SCRIPT[language_script(language)]
     for opener, closer, one_line in _SPANS:
         text = _drop_spans(text, opener, closer, one_line)
     text = _TAG.sub(" ", _LATEX_COMMAND.sub(" ", text))
@@ -125,7 +131,7 @@ def language_share(text: str, language: str) -> float:
             continue  # a one-letter word: a variable, most likely
         total += 1
         target += in_script.fullmatch(match.group()) is not None
-    return target / total if total else 0.0
+    return target, total
 
 
 def language_reward(completions, *, language: str = "en", **kwargs) -> list[float]:
@@ -134,7 +140,7 @@ def language_reward(completions, *, language: str = "en", **kwargs) -> list[floa
     Languages: en (Latin), zh (Han), ja (Han, Hiragana, Katakana), ko (Hangul), ru (Cyrillic), ar (Arabic),
     el (Greek), he (Hebrew), hi (Devanagari)."""
     try:
-        _script(language)
+        language_script(language)
     except RecipeError as exc:
         raise RecipeError(f"reward_kwargs.language.language: {exc}") from None
     return [language_share(reasoning_text(completion_text(c)), language) for c in completions]

@@ -9,7 +9,9 @@ import math
 from r1recipes import RecipeError
 
 
-def setting(reward: str, name: str, value, *, minimum=None, maximum=None, integer: bool = False):
+def setting(
+    reward: str, name: str, value, *, minimum=None, maximum=None, integer: bool = False, section: str = "reward_kwargs"
+):
     """`value` when it is a (finite, integer if asked) number within the bounds; a RecipeError otherwise.
 
     Rewards get their settings at call time only, so they check them there, before any completion is read;
@@ -20,11 +22,11 @@ def setting(reward: str, name: str, value, *, minimum=None, maximum=None, intege
     if not ok:
         bounds = [f">= {minimum}" if minimum is not None else "", f"<= {maximum}" if maximum is not None else ""]
         expected = f"{'an integer' if integer else 'a number'} {' and '.join(b for b in bounds if b)}".strip()
-        raise RecipeError(f"reward_kwargs.{reward}.{name}: expected {expected}, got {value!r}")
+        raise RecipeError(f"{section}.{reward}.{name}: expected {expected}, got {value!r}")
     return value
 
 
-def flag(reward: str, name: str, value) -> bool:
+def flag(reward: str, name: str, value, section: str = "reward_kwargs") -> bool:
     if not isinstance(value, bool):
-        raise RecipeError(f"reward_kwargs.{reward}.{name}: expected true or false, got {value!r}")
+        raise RecipeError(f"{section}.{reward}.{name}: expected true or false, got {value!r}")
     return value
