@@ -198,9 +198,9 @@ def non_reasoning_rows(source, count: int):
 def finish(out: OutputDir, config: GenerateConfig, scan: dict, recipe: Recipe, started_at: str) -> dict:
     """Mix in the non-reasoning rows, then write the manifest and mark the stage complete."""
     out.remove_temporary_files()
-    kept = manifest(out, scan, 0)["kept"]
     source, mixed = config.non_reasoning, 0
     if source is not None:
+        kept = sum(v for k, v in out.totals().items() if k.endswith("/kept"))
         wanted = source.count if source.count is not None else round(source.ratio * kept)
         mixed = out.write_non_reasoning(non_reasoning_rows(source, wanted), config.prompts_per_file)
         if mixed < wanted:

@@ -82,7 +82,8 @@ def _verify(settings: JudgeSettings, prompts: list[Prompt], samples: list[list[S
         reward = Reward(name, settings.verifier_kwargs.get(name))
         mine = [i for i, p in enumerate(prompts) if p.task == task]
         flat = [(i, j) for i in mine for j in range(len(samples[i]))]
-        columns = {key: [prompts[i].columns[key] for i, _ in flat] for key in prompts[mine[0]].columns}
+        keys = dict.fromkeys(key for i in mine for key in prompts[i].columns)  # sources of a mixture may differ
+        columns = {key: [prompts[i].columns.get(key) for i, _ in flat] for key in keys}
         verdicts = reward(
             [samples[i][j].text for i, j in flat], prompts=[prompts[i].messages for i, _ in flat], **columns
         )
