@@ -320,10 +320,8 @@ class GenerateConfig:
 
         if not self.output_dir:
             raise RecipeError("output_dir is required")
-        for name in ("num_samples", "keep_per_prompt", "max_new_tokens", "batch_size", "tensor_parallel_size"):
-            if getattr(self, name) < 1:
-                raise RecipeError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("prompts_per_file", "num_shards"):
+        counts = ("num_samples", "keep_per_prompt", "max_new_tokens", "batch_size", "tensor_parallel_size")
+        for name in (*counts, "prompts_per_file", "num_shards"):
             if getattr(self, name) < 1:
                 raise RecipeError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.verify_processes < 0:

@@ -14,6 +14,7 @@ name and renamed, so a kill loses at most the chunks in flight, and a half-writt
 `datasets.load_dataset("parquet", data_dir=output_dir + "/data")` loads the result.
 """
 
+import itertools
 import json
 import os
 import shutil
@@ -135,13 +136,8 @@ class OutputDir:
         """Write `rows` (an iterable) in files of `rows_per_file`; returns how many were written."""
         for old in self.data.glob("non_reasoning-*.parquet"):
             old.unlink()
-        written, batch = 0, []
-        for row in rows:
-            batch.append(row)
-            if len(batch) == rows_per_file:
-                write_rows(self.data / f"non_reasoning-{written // rows_per_file:06d}.parquet", batch)
-                written, batch = written + len(batch), []
-        if batch:
+        rows, written = iter(rows), 0
+        while batch := list(itertools.islice(rows, rows_per_file)):
             write_rows(self.data / f"non_reasoning-{written // rows_per_file:06d}.parquet", batch)
             written += len(batch)
         return written
