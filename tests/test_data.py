@@ -5,8 +5,8 @@ import pytest
 
 from r1recipes import RecipeError
 from r1recipes.configs import DataArguments, SFTDataArguments
-from r1recipes.data import grpo_datasets, load_train_test, sft_datasets
-from r1recipes.synthetic import arithmetic_rows
+from r1recipes.data import grpo_datasets, load_train_test, sft_datasets, stream_rows
+from r1recipes.synthetic import arithmetic_rows, general_rows
 
 ROWS = arithmetic_rows(40, seed=3)
 
@@ -86,6 +86,39 @@ def test_messages_data_is_used_as_is(tmp_path):
     rows = [{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]}] * 3
     train, _ = sft_datasets(SFTDataArguments(dataset_name=write(tmp_path, "jsonl", rows)), seed=0)
     assert train.column_names == ["messages"] and train[0]["messages"][1]["content"] == "yo"
+
+
+def test_text_data_is_plain_language_modelling(tmp_path):
+    rows = [{"text": f"Sum {i} and {i} is {2 * i}.", "source": "web"} for i in range(5)]
+    train, _ = sft_datasets(SFTDataArguments(dataset_name=write(tmp_path, "jsonl", rows)), seed=0)
+    assert train.column_names == ["text"] and sorted(train["text"]) == sorted(r["text"] for r in rows)
+    with pytest.raises(RecipeError, match="has no column 'solution'"):  # a prompt column means pairs are meant
+        sft_datasets(SFTDataArguments(dataset_name=write(tmp_path, "jsonl", [{"text": "x", "problem": "y"}])), seed=0)
+
+
+def test_add_columns_routes_a_general_source_beside_a_reasoning_one(tmp_path):
+    math_file = write(tmp_path, "jsonl", ROWS[:6])
+    (tmp_path / "general").mkdir()
+    general_file = write(
+        tmp_path / "general", "jsonl", [{"question": r["problem"], "answer": ""} for r in general_rows(4)]
+    )
+    mixture = [
+        {"path": math_file, "add_columns": {"source": "maths"}},
+        {
+            "path": general_file,
+            "rename": {"question": "problem"},
+            "add_columns": {"task": "general", "source": "chat"},
+        },
+    ]
+    args = DataArguments(dataset_mixture=mixture)
+    train, _ = grpo_datasets(args, seed=0)
+    assert sorted(train.column_names) == ["answer", "problem", "prompt", "source", "task"]
+    assert (
+        sorted(zip(train["task"], train["source"], strict=True)) == [("general", "chat")] * 4 + [("math", "maths")] * 6
+    )
+    streamed = list(stream_rows(args.sources))
+    assert [row["task"] for row in streamed] == ["math"] * 6 + ["general"] * 4
+    assert streamed[-1]["source"] == "chat" and "question" not in streamed[-1]
 
 
 def test_unsupported_file_type(tmp_path):

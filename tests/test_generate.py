@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import pytest
 from helpers import tiny_sft_fields, write_recipe
 
 from r1recipes import RecipeError, generate, sft
+from r1recipes.output import OutputDir
 from r1recipes.readability import check_filters, failed_filters
 from r1recipes.rewards.accuracy import accuracy_reward
 from r1recipes.stage import run_cli
@@ -132,6 +134,22 @@ def test_shards_merge_to_the_rows_of_one_run(tmp_path, teacher, prompts, referen
     manifest = run(recipe, "--num_shards", "2", "--shard_index", "0")  # the last shard to finish merges
     assert untimed(manifest) == untimed(json.loads((reference / "manifest.json").read_text()))
     assert rows(out) == rows(reference)
+
+
+def test_shards_finishing_together_take_turns_at_the_merge(tmp_path):
+    out, order = OutputDir(str(tmp_path)), []
+
+    def other_shard():
+        with out.finishing():
+            order.append("other")
+
+    with out.finishing():
+        thread = threading.Thread(target=other_shard)
+        thread.start()
+        time.sleep(0.3)
+        order.append("first")
+    thread.join(timeout=10)
+    assert order == ["first", "other"]
 
 
 def test_a_rerun_with_other_settings_is_refused(reference):

@@ -37,6 +37,20 @@ def test_tiny_cli_builds_once(tmp_path):
     assert "already built" in again.stdout
 
 
+def test_reward_cli_puts_a_one_output_head_on_a_base_model(tiny_model, tmp_path):
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    command = [sys.executable, "-m", "r1recipes.models", "reward", "--input", str(tiny_model)]
+    subprocess.run([*command, "--output", str(tmp_path / "rm")], capture_output=True, check=True)
+    subprocess.run([*command, "--output", str(tmp_path / "rm2")], capture_output=True, check=True)
+    model = AutoModelForSequenceClassification.from_pretrained(tmp_path / "rm")
+    tokenizer = AutoTokenizer.from_pretrained(tmp_path / "rm")
+    batch = tokenizer(["What is 1 + 2?", "3"], return_tensors="pt", padding=True)
+    scores = model(**batch).logits
+    assert scores.shape == (2, 1) and model.config.pad_token_id == tokenizer.pad_token_id
+    assert torch.equal(scores, AutoModelForSequenceClassification.from_pretrained(tmp_path / "rm2")(**batch).logits)
+
+
 def test_tokenizer_without_template_gets_chatml_and_aligned_eos(tiny_model, tmp_path):
     plain = tmp_path / "plain"
     shutil.copytree(tiny_model, plain)

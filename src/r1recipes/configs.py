@@ -38,7 +38,8 @@ class DatasetSource:
     """One entry of `dataset_mixture`.
 
     `weight` multiplies the source's row count: 0.25 keeps a random quarter, 1 keeps every row,
-    2.5 repeats every row twice plus a random half (upsampling a small, valuable source).
+    2.5 repeats every row twice plus a random half (upsampling a small, valuable source). `add_columns`
+    gives every row of the source constant columns, e.g. `{task: general}` to route stage 4's rewards.
     """
 
     path: str
@@ -46,6 +47,7 @@ class DatasetSource:
     split: str = "train"
     weight: float = 1.0
     rename: dict[str, str] | None = None
+    add_columns: dict[str, Any] | None = None
 
     @classmethod
     def from_dict(cls, entry: Any, where: str) -> "DatasetSource":
@@ -61,6 +63,7 @@ class DatasetSource:
         if not isinstance(source.weight, (int, float)) or isinstance(source.weight, bool) or source.weight <= 0:
             raise RecipeError(f"{where}: weight must be a number > 0, got {source.weight!r}")
         source.rename = parse_structured(source.rename, f"{where}.rename")
+        source.add_columns = parse_structured(source.add_columns, f"{where}.add_columns")
         return source
 
 
@@ -77,7 +80,8 @@ class DataArguments:
     dataset_mixture: list[dict] | str | None = field(
         default=None,
         metadata={
-            "help": "Several sources instead of `dataset_name`: a list of {path, name, split, weight, rename}. "
+            "help": "Several sources instead of `dataset_name`: a list of {path, name, split, weight, rename, "
+            "add_columns}. "
             "weight multiplies a source's row count (0.5 = a random half, 2 = every row twice)."
         },
     )

@@ -12,10 +12,8 @@ import datasets
 
 from r1recipes import RecipeError, notice
 from r1recipes.configs import DataArguments, DatasetSource
-from r1recipes.paths import looks_local
+from r1recipes.paths import LOCAL_FORMATS, looks_local
 from r1recipes.prompts import grpo_row, sft_messages_row, sft_pair_row
-
-LOCAL_FORMATS = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv"}
 
 
 def _load(source: DatasetSource, streaming: bool = False):
@@ -54,7 +52,7 @@ def stream_rows(sources: list[DatasetSource], max_rows: int | None = None):
             if max_rows is not None and produced >= max_rows:
                 return
             rename = source.rename or {}
-            yield {rename.get(key, key): value for key, value in row.items()}
+            yield {**{rename.get(key, key): value for key, value in row.items()}, **(source.add_columns or {})}
             produced += 1
 
 
@@ -63,7 +61,8 @@ def _renamed(columns: list[str], source: DatasetSource) -> list[str]:
     missing = [old for old in rename if old not in columns]
     if missing:
         raise RecipeError(f"dataset '{source.path}': cannot rename missing column '{missing[0]}' (has: {columns})")
-    return [rename.get(c, c) for c in columns]
+    renamed = [rename.get(c, c) for c in columns]
+    return renamed + [c for c in source.add_columns or {} if c not in renamed]
 
 
 def source_columns(source: DatasetSource) -> list[str]:
@@ -100,6 +99,9 @@ def load_mixture(sources: list[DatasetSource], columns: list[str], seed: int) ->
         dataset = _load(source)
         if source.rename:
             dataset = dataset.rename_columns(source.rename)
+        for name, value in (source.add_columns or {}).items():
+            dataset = dataset.remove_columns([name]) if name in dataset.column_names else dataset
+            dataset = dataset.add_column(name, [value] * len(dataset))
         parts.append(_weighted(dataset.select_columns(columns), source.weight, seed))
     dropped = sorted({c for part in parts for c in part.column_names} - set(columns))
     if dropped:
@@ -122,15 +124,22 @@ def load_train_test(data_args: DataArguments, needed, seed: int):
 
 
 def sft_datasets(data_args, seed: int):
-    """SFT rows: a `messages` column is used as is; otherwise prompt and completion columns are formatted."""
+    """SFT rows: a `messages` column is used as is, so is a `text` column without prompt and completion
+    columns (plain language modelling, for mid-training); otherwise prompt and completion are formatted."""
+    pair = [*data_args.prompt_fields, data_args.completion_column]
 
     def needed(columns):
-        if "messages" in columns and data_args.completion_column not in columns:
+        if data_args.completion_column in columns:
+            return pair
+        if "messages" in columns:
             return ["messages"]
-        return [*data_args.prompt_fields, data_args.completion_column]
+        return ["text"] if "text" in columns and not set(pair) & set(columns) else pair
 
     train, test = load_train_test(data_args, needed, seed)
-    to_row = sft_messages_row if needed(train.column_names) == ["messages"] else sft_pair_row
+    kind = needed(train.column_names)
+    if kind == ["text"]:
+        return tuple(None if d is None else d.select_columns(["text"]) for d in (train, test))
+    to_row = sft_messages_row if kind == ["messages"] else sft_pair_row
     return tuple(
         None if d is None else d.map(to_row, fn_kwargs={"data_args": data_args}, remove_columns=d.column_names)
         for d in (train, test)

@@ -4,6 +4,8 @@ import json
 import os
 from pathlib import Path
 
+STAGE_FILE = "stage.json"  # written last by every stage: its presence means the stage is complete
+
 
 def write_atomically(path: Path, write) -> None:
     """`write(temporary_path)` beside `path` under a hidden name, then rename it over `path`."""
@@ -11,6 +13,9 @@ def write_atomically(path: Path, write) -> None:
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     write(tmp)
     os.replace(tmp, path)
+
+
+STAGE_FILE = "stage.json"  # written last by every stage: its presence means the stage is complete
 
 
 def write_json(path: Path, data) -> None:

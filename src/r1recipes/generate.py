@@ -29,13 +29,13 @@ from multiprocessing import get_context
 from r1recipes import RecipeError, notice
 from r1recipes.configs import GENERATE_RUNTIME_FIELDS, DataArguments, GenerateConfig, ModelArguments
 from r1recipes.data import check_columns, source_columns, stream_rows
-from r1recipes.files import write_json
+from r1recipes.files import STAGE_FILE, write_json
 from r1recipes.output import MANIFEST, OutputDir
 from r1recipes.parser import Recipe, RecipeParser
 from r1recipes.prompts import make_prompt
 from r1recipes.rejection import Chunk, JudgeSettings, Prompt, judge_chunk
 from r1recipes.rewards import check_reward_columns
-from r1recipes.stage import STAGE_FILE, mark_complete, now_utc, provenance, run_cli
+from r1recipes.stage import mark_complete, now_utc, provenance, run_cli
 
 
 def this_shard(config: GenerateConfig) -> tuple[int, int]:
@@ -268,7 +268,11 @@ def main(data_args, config, model_args, recipe: Recipe | None = None) -> dict | 
             raise RecipeError(f"cannot merge: {message}; run the shards that own them")
         notice(f"{message}: other shards own them; run with --merge true once they are done")
         return None
-    return finish(out, config, scan, recipe, started_at)
+    with out.finishing():
+        if out.complete:
+            notice(f"{out.path} was completed by another shard")
+            return None
+        return finish(out, config, scan, recipe, started_at)
 
 
 def make_parser() -> RecipeParser:

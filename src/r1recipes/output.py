@@ -14,6 +14,8 @@ name and renamed, so a kill loses at most the chunks in flight, and a half-writt
 `datasets.load_dataset("parquet", data_dir=output_dir + "/data")` loads the result.
 """
 
+import contextlib
+import fcntl
 import itertools
 import json
 import os
@@ -97,6 +99,14 @@ class OutputDir:
     @property
     def complete(self) -> bool:
         return (self.path / STAGE).exists()
+
+    @contextlib.contextmanager
+    def finishing(self):
+        """Held while the merge mixes and writes the manifest: shards that finish at the same moment (as
+        Slurm array tasks do) take turns, and the later ones find the folder complete."""
+        with open(self.path / ".finish.lock", "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            yield
 
     def check_config(self, plan: dict, record: bool = True) -> None:
         """Refuse a rerun whose `plan` differs from the first run's (its chunks would not fit with theirs);

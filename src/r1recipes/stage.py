@@ -13,11 +13,9 @@ from pathlib import Path
 from transformers.trainer_utils import get_last_checkpoint
 
 from r1recipes import RecipeError, notice
-from r1recipes.files import write_json
+from r1recipes.files import STAGE_FILE, write_json
 from r1recipes.models.loading import load_policy
 from r1recipes.parser import Recipe
-
-STAGE_FILE = "stage.json"
 
 
 def run_cli(main, make_parser, argv: list[str] | None = None) -> None:

@@ -2,9 +2,12 @@
 
     python -m r1recipes.synthetic arithmetic --num_rows 256 --seed 0 --output runs/data/arithmetic.jsonl
     python -m r1recipes.synthetic countdown --num_rows 256 --seed 0 --output runs/data/countdown.jsonl
+    python -m r1recipes.synthetic general --num_rows 64 --seed 0 --output runs/data/general.jsonl
 
 Each row has `problem`, `answer`, `solution` (reasoning inside <think>, then <answer>) and `task`; countdown
-rows also have the `nums` and `target` columns the `countdown` reward reads.
+rows also have the `nums` and `target` columns the `countdown` reward reads. General rows (stage 4's
+prompts for the `reward_model` reward) have `problem`, `task: general` and an empty `answer`, so a mixture
+with reasoning rows keeps the `answer` column the rule rewards read.
 """
 
 import argparse
@@ -109,6 +112,28 @@ def countdown_rows(
     return [countdown_row(rng, min_count, max_count, max_number, max_target) for _ in range(num_rows)]
 
 
+GENERAL_REQUESTS = (
+    "Write one sentence about {topic}.",
+    "Give a short piece of advice about {topic}.",
+    "Explain {topic} to a child in two sentences.",
+    "Name three things people like about {topic}.",
+)
+GENERAL_TOPICS = ("the sea", "gardening", "trains", "music", "winter", "cooking", "friendship", "the moon")
+
+
+def general_rows(num_rows: int, seed: int = 0) -> list[dict]:
+    """Open-ended requests with no checkable answer: the prompts stage 4 scores with a reward model."""
+    rng = random.Random(seed)
+    return [
+        {
+            "problem": rng.choice(GENERAL_REQUESTS).format(topic=rng.choice(GENERAL_TOPICS)),
+            "answer": "",
+            "task": "general",
+        }
+        for _ in range(num_rows)
+    ]
+
+
 def write_jsonl(rows: list[dict], path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -118,7 +143,7 @@ def write_jsonl(rows: list[dict], path: str | Path) -> Path:
 
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m r1recipes.synthetic", description=__doc__.split("\n")[0])
-    parser.add_argument("task", choices=["arithmetic", "countdown"])
+    parser.add_argument("task", choices=["arithmetic", "countdown", "general"])
     parser.add_argument("--num_rows", type=int, default=256)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--num_operands", type=int, default=2, help="arithmetic: numbers to add")
@@ -137,6 +162,8 @@ def main(argv: list[str] | None = None) -> None:
         rows = countdown_rows(
             args.num_rows, args.seed, args.min_count, args.max_count, args.max_number, args.max_target
         )
+    elif args.task == "general":
+        rows = general_rows(args.num_rows, args.seed)
     else:
         rows = arithmetic_rows(args.num_rows, args.seed, args.num_operands, args.max_value)
     print(write_jsonl(rows, args.output))

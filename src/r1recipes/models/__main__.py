@@ -3,6 +3,7 @@
     python -m r1recipes.models tiny --output runs/models/tiny    # random, seconds
     python -m r1recipes.models smol --output runs/models/smol    # SmolLM2-135M-Instruct, ~25 s
     python -m r1recipes.models convert --input model.gguf --output DIR   # any model -> safetensors folder
+    python -m r1recipes.models reward --input runs/models/tiny --output runs/models/tiny-reward   # untrained head
 
 A folder that already holds a model is left as it is (pass --force to rebuild).
 """
@@ -17,10 +18,12 @@ from r1recipes import RecipeError
 
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m r1recipes.models", description="Build an offline model.")
-    parser.add_argument("kind", choices=["tiny", "smol", "convert"])
-    parser.add_argument("--input", help="convert only: a .gguf file, a model folder or a Hub id")
+    parser.add_argument("kind", choices=["tiny", "smol", "convert", "reward"])
+    parser.add_argument(
+        "--input", help="convert: a .gguf file, a model folder or a Hub id; reward: the base model folder"
+    )
     parser.add_argument("--output", required=True, help="folder to write the model and tokenizer to")
-    parser.add_argument("--seed", type=int, default=0, help="tiny only: weight initialisation seed")
+    parser.add_argument("--seed", type=int, default=0, help="tiny, reward: weight initialisation seed")
     parser.add_argument("--force", action="store_true", help="rebuild even if the folder holds a model")
     return parser
 
@@ -33,14 +36,18 @@ def main(argv: list[str] | None = None) -> None:
         return
     start = time.monotonic()
     try:
-        if args.kind == "convert":
+        if args.kind in ("convert", "reward"):
             from r1recipes.models.loading import convert_to_folder
+            from r1recipes.models.reward import build_reward_model
             from r1recipes.paths import check_model_path
 
             if not args.input:
-                raise RecipeError("convert needs --input")
+                raise RecipeError(f"{args.kind} needs --input")
             check_model_path(args.input)
-            convert_to_folder(args.input, output)
+            if args.kind == "convert":
+                convert_to_folder(args.input, output)
+            else:
+                build_reward_model(args.input, output, seed=args.seed)
         elif args.kind == "tiny":
             from r1recipes.models.tiny import build_tiny_model
 

@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# pipeline.sh - submit a model folder's whole pipeline to Slurm, each job waiting for the one before (afterok).
+#
+#   slurm/pipeline.sh MODEL [--shards N] [--nodes N] [-- --key value ...]    # from the repository root
+#
+# Submits train.slurm for every sft/grpo recipe and, for the generation recipe, an array job of N shards
+# (generate.slurm) then its merge job, in the order of `python -m r1recipes.pipeline plan --model MODEL`,
+# and prints one `<jobid> <recipe>` line per job (two for the generation recipe: the array, then the merge).
+# Recipes whose stage.json exists are skipped, so a rerun once the jobs have ended submits only what is left
+# (nothing when the pipeline is complete). An unknown MODEL fails before anything is submitted. Inputs the
+# package builds (tiny models, synthetic data) are built by the first job that needs them. `--nodes` sets the
+# nodes of each training job (a GRPO recipe with vllm_mode: server gets at least 2); `--key value` pairs after
+# `--` override every recipe. Jobs run in the current directory and log to runs/slurm/<job name>-<id>.log.
+SLURM_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+
+# Cluster settings: edit here, or set them in the environment (R1_PARTITION=gpu slurm/pipeline.sh ...).
+# Empty means Slurm's default. The jobs get this environment (sbatch passes it on).
+R1_PARTITION=${R1_PARTITION:-}
+R1_ACCOUNT=${R1_ACCOUNT:-}
+R1_TIME=${R1_TIME:-}                      # time limit of each job, e.g. 2-00:00:00
+R1_NODES=${R1_NODES:-1}                   # nodes of each training job (--nodes)
+R1_SHARDS=${R1_SHARDS:-4}                 # array tasks of the generation recipe, one node each (--shards)
+R1_GPUS_PER_NODE=${R1_GPUS_PER_NODE:-}    # e.g. 8; empty: no --gpus-per-node request
+R1_CPUS_PER_TASK=${R1_CPUS_PER_TASK:-}    # CPUs of each job's task (one task per node)
+R1_MODULES=${R1_MODULES:-}                # environment modules each job loads, e.g. "cuda/12.4"
+R1_ACCELERATE=${R1_ACCELERATE:-}          # a config of recipes/accelerate_configs/ for training jobs
+R1_PYTHON=${R1_PYTHON:-$SLURM_DIR/../.venv/bin/python}
+R1_LOG_DIR=${R1_LOG_DIR:-runs/slurm}
+R1_SBATCH_ARGS=${R1_SBATCH_ARGS:-}        # any other sbatch options, e.g. "--qos=high --exclusive"
+
+set -euo pipefail
+
+die() { echo "pipeline.sh: error: $*" >&2; exit 2; }
+usage() { sed -n '4,/^$/s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
+positive() { [[ $2 =~ ^[1-9][0-9]*$ ]] || die "$1 must be a positive integer, got '$2'"; }
+
+MODEL=""
+OVERRIDES=()
+while (($#)); do
+    case $1 in
+        --shards) R1_SHARDS=${2:-}; shift 2 || die "--shards needs a number" ;;
+        --nodes) R1_NODES=${2:-}; shift 2 || die "--nodes needs a number" ;;
+        --) shift; OVERRIDES=("$@"); break ;;
+        -h | --help) usage; exit 0 ;;
+        -*) die "unknown option $1 (see --help)" ;;
+        *) [[ -z $MODEL ]] || die "one MODEL only, got '$MODEL' and '$1'"; MODEL=$1; shift ;;
+    esac
+done
+positive --shards "$R1_SHARDS"
+positive --nodes "$R1_NODES"
+[[ -d recipes ]] || die "no recipes/ in $PWD: run from the repository root"
+[[ -x $R1_PYTHON ]] || die "no Python at $R1_PYTHON: run make install, or set R1_PYTHON"
+PIPELINE=("$R1_PYTHON" -m r1recipes.pipeline)
+
+# Every recipe, its runner, output folder and state; an unknown MODEL is an error here (its line says why).
+PLAN=$("${PIPELINE[@]}" plan --model "$MODEL")
+command -v sbatch >/dev/null || die "sbatch not found: run on a Slurm login node"
+
+export R1_PYTHON R1_MODULES R1_ACCELERATE
+CLUSTER=(--parsable --chdir="$PWD")
+[[ -z $R1_PARTITION ]] || CLUSTER+=(--partition="$R1_PARTITION")
+[[ -z $R1_ACCOUNT ]] || CLUSTER+=(--account="$R1_ACCOUNT")
+[[ -z $R1_TIME ]] || CLUSTER+=(--time="$R1_TIME")
+[[ -z $R1_CPUS_PER_TASK ]] || CLUSTER+=(--cpus-per-task="$R1_CPUS_PER_TASK")
+read -ra EXTRA <<<"$R1_SBATCH_ARGS"
+CLUSTER+=("${EXTRA[@]}")
+GPUS=()
+[[ -z $R1_GPUS_PER_NODE || $R1_GPUS_PER_NODE == 0 ]] || GPUS=(--gpus-per-node="$R1_GPUS_PER_NODE")
+mkdir -p "$R1_LOG_DIR"
+
+# sbatch "$@": the job id in JOB; on a failure, the jobs this run submitted are cancelled (all or nothing)
+JOBS=()
+submit() {
+    local out
+    if ! out=$(sbatch "${CLUSTER[@]}" "$@"); then
+        ((${#JOBS[@]} == 0)) || { scancel "${JOBS[@]}" || true; echo "cancelled ${JOBS[*]}" >&2; }
+        die "sbatch failed: nothing of this run is left queued"
+    fi
+    JOB=${out%%;*}   # --parsable prints "jobid" or "jobid;cluster"
+    JOBS+=("$JOB")
+}
+
+# A recipe value, or DEFAULT when the recipe does not set KEY.
+value() {
+    "${PIPELINE[@]}" get "$1" "$2" 2>/dev/null || echo "$3"
+}
+
+PREVIOUS=""
+while IFS=$'\t' read -r recipe runner output state <&3; do
+    if [[ $state == complete ]]; then
+        echo "skip $recipe: $output is complete" >&2
+        continue
+    fi
+    after=()
+    [[ -z $PREVIOUS ]] || after=(--dependency="afterok:$PREVIOUS")
+    name=r1-$MODEL-$(basename "$recipe" .yaml)
+    if [[ $runner == generate ]]; then
+        submit "${after[@]}" "${GPUS[@]}" --job-name="$name" --array="0-$((R1_SHARDS - 1))" \
+            --output="$R1_LOG_DIR/%x-%A_%a.log" "$SLURM_DIR/generate.slurm" "$recipe" "${OVERRIDES[@]}"
+        echo "$JOB $recipe"
+        submit --dependency="afterok:$JOB" --job-name="$name-merge" \
+            --output="$R1_LOG_DIR/%x-%j.log" "$SLURM_DIR/generate.slurm" "$recipe" "${OVERRIDES[@]}" --merge true
+    else
+        nodes=$R1_NODES
+        if [[ $runner == grpo && $(value "$recipe" use_vllm false) == true ]] &&
+            [[ $(value "$recipe" vllm_mode colocate) == server ]]; then
+            ((nodes >= 2)) || nodes=2   # the last node serves generation
+        fi
+        submit "${after[@]}" "${GPUS[@]}" --job-name="$name" --nodes="$nodes" --ntasks-per-node=1 \
+            --output="$R1_LOG_DIR/%x-%j.log" "$SLURM_DIR/train.slurm" "$recipe" "${OVERRIDES[@]}"
+    fi
+    echo "$JOB $recipe"
+    PREVIOUS=$JOB
+done 3<<<"$PLAN"
+((${#JOBS[@]})) || echo "nothing to submit: every recipe of $MODEL is complete" >&2

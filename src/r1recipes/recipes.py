@@ -1,0 +1,254 @@
+"""The recipe tree: which file is which stage, which runner reads it, and how stages chain through paths.
+
+`recipes/<MODEL>/` holds one YAML per stage under fixed names (`STAGES`, plus `distill_<student>.yaml`).
+Stages chain through the paths in their YAML: an input (`model_name_or_path`, `dataset_name`, a mixture's
+`path`, `non_reasoning.path`, a reward model) that is another recipe's `output_dir` is that recipe's product,
+ready once its `stage.json` exists. Inputs under `runs/models/` and `runs/data/` that the package itself
+makes (tiny and SmolLM2 models, synthetic data) are built on first use (`BUILT_INPUTS`).
+"""
+
+import os
+import shutil
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from r1recipes import RecipeError
+from r1recipes.files import STAGE_FILE
+from r1recipes.paths import LOCAL_FORMATS, looks_local
+
+RECIPES = Path("recipes")  # relative to the repository root, where make runs
+ACCELERATE_CONFIGS = "accelerate_configs"
+STAGES = {
+    "stage1": ("stage1_cold_start_sft",),
+    "stage2": ("stage2_reasoning_grpo",),
+    "stage3": ("stage3_rejection_sampling", "stage3_sft"),
+    "stage4": ("stage4_all_scenario_grpo",),
+    "zero": ("zero_grpo",),
+    "tinyzero": ("tinyzero_countdown_grpo",),
+}
+PIPELINE = ("stage1", "stage2", "stage3", "stage4")  # then every distill_<student>
+DISTILL = "distill_"
+
+# Inputs the package makes itself, in build order (a reward model after its base): path -> `python -m` argv,
+# to which `--output <path>` is added
+BUILT_INPUTS = {
+    "runs/models/tiny": ["r1recipes.models", "tiny"],
+    "runs/models/tiny-student": ["r1recipes.models", "tiny", "--seed", "1"],
+    "runs/models/tiny-reward": ["r1recipes.models", "reward", "--input", "runs/models/tiny"],
+    "runs/models/SmolLM2-135M-Instruct": ["r1recipes.models", "smol"],
+    "runs/models/SmolLM2-135M-reward": ["r1recipes.models", "reward", "--input", "runs/models/SmolLM2-135M-Instruct"],
+    "runs/data/arithmetic.jsonl": ["r1recipes.synthetic", "arithmetic", "--num_rows", "256", "--max_value", "9"],
+    "runs/data/arithmetic3.jsonl": ["r1recipes.synthetic", "arithmetic", "--num_rows", "512", "--num_operands", "3"],
+    "runs/data/countdown.jsonl": ["r1recipes.synthetic", "countdown", "--num_rows", "256"],
+    "runs/data/general.jsonl": ["r1recipes.synthetic", "general", "--num_rows", "64"],
+}
+
+
+def build_command(path: str) -> list[str]:
+    return [sys.executable, "-m", *BUILT_INPUTS[path], "--output", path]
+
+
+def runner_of(path: Path) -> str:
+    """The module that reads a recipe, from its file name."""
+    return "grpo" if "grpo" in path.stem else "generate" if "rejection_sampling" in path.stem else "sft"
+
+
+def _norm(path: str) -> str:
+    return os.path.normpath(path)
+
+
+def _overlap(a: str, b: str) -> bool:
+    """The same folder, or one inside the other."""
+    return a == b or a.startswith(b + os.sep) or b.startswith(a + os.sep)
+
+
+@dataclass
+class RecipeFile:
+    """A recipe's YAML as a mapping, with the command-line overrides a run adds applied on top."""
+
+    path: Path
+    config: dict
+    overrides: list[str] = field(default_factory=list)
+
+    @classmethod
+    def load(cls, path: Path, overrides: list[str] | None = None) -> "RecipeFile":
+        try:
+            config = yaml.safe_load(Path(path).read_text()) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise RecipeError(f"{path}: not readable as YAML: {str(exc).splitlines()[0]}") from None
+        if not isinstance(config, dict):
+            raise RecipeError(f"{path}: expected a mapping of keys to values")
+        overrides = list(overrides or [])
+        for flag, value in zip(overrides[::2], overrides[1::2], strict=False):
+            if flag.startswith("--"):
+                config[flag[2:]] = yaml.safe_load(value)
+        return cls(Path(path), config, overrides)
+
+    @property
+    def runner(self) -> str:
+        return runner_of(self.path)
+
+    @property
+    def output_dir(self) -> str:
+        out = self.config.get("output_dir")
+        if not isinstance(out, str) or not out:
+            raise RecipeError(f"{self.path}: output_dir is required")
+        return _norm(out)
+
+    @property
+    def inputs(self) -> dict[str, str]:
+        """The local paths the recipe reads, by the key that names them."""
+        found = {
+            "model_name_or_path": self.config.get("model_name_or_path"),
+            "dataset_name": self.config.get("dataset_name"),
+        }
+        for i, source in enumerate(self.config.get("dataset_mixture") or []):
+            found[f"dataset_mixture[{i}].path"] = isinstance(source, dict) and source.get("path")
+        if isinstance(self.config.get("non_reasoning"), dict):
+            found["non_reasoning.path"] = self.config["non_reasoning"].get("path")
+        for name, settings in (self.config.get("reward_kwargs") or {}).items():
+            if isinstance(settings, dict):
+                found[f"reward_kwargs.{name}.model_name_or_path"] = settings.get("model_name_or_path")
+        return {
+            key: _norm(value)
+            for key, value in found.items()
+            if isinstance(value, str) and looks_local(value, (".gguf", *LOCAL_FORMATS))
+        }
+
+    @property
+    def complete(self) -> bool:
+        return (Path(self.output_dir) / STAGE_FILE).exists()
+
+
+def stage_files(root: Path = RECIPES) -> list[Path]:
+    """Every stage recipe of the tree (the accelerate configs are not stages)."""
+    return sorted(p for p in root.rglob("*.yaml") if ACCELERATE_CONFIGS not in p.relative_to(root).parts)
+
+
+def model_folders(root: Path = RECIPES) -> list[str]:
+    if not root.is_dir():
+        raise RecipeError(f"no {root}/ folder here: run from the repository root")
+    return sorted(p.name for p in root.iterdir() if p.is_dir() and p.name != ACCELERATE_CONFIGS)
+
+
+def model_folder(model: str | None, root: Path = RECIPES) -> Path:
+    folders = model_folders(root)
+    if not model:
+        raise RecipeError(f"MODEL is required: one of {', '.join(folders)}")
+    if model not in folders:
+        raise RecipeError(f"unknown MODEL '{model}': {root}/ has {', '.join(folders)}")
+    return root / model
+
+
+def students(folder: Path) -> list[str]:
+    return sorted(p.stem.removeprefix(DISTILL) for p in folder.glob(f"{DISTILL}*.yaml"))
+
+
+def stage_recipes(folder: Path, stage: str, student: str | None = None) -> list[Path]:
+    """The recipe files a make target runs, in order."""
+    if stage == "distill":
+        names = students(folder)
+        if not student or student not in names:
+            what = f"unknown STUDENT '{student}'" if student else "STUDENT is required"
+            raise RecipeError(f"{what}: {folder} has {', '.join(names) or 'no distill_*.yaml'}")
+        stems = (f"{DISTILL}{student}",)
+    elif stage in STAGES:
+        stems = STAGES[stage]
+    else:
+        raise RecipeError(f"unknown stage '{stage}' (valid: {', '.join([*STAGES, 'distill'])})")
+    paths = [folder / f"{stem}.yaml" for stem in stems]
+    for path in paths:
+        if not path.exists():
+            have = ", ".join(p.name for p in sorted(folder.glob("*.yaml")))
+            raise RecipeError(f"{folder} has no {path.name} for `{stage}` (it has: {have})")
+    return paths
+
+
+def pipeline_recipes(folder: Path) -> list[Path]:
+    """Stages 1-4, then every student."""
+    stages = [p for stage in PIPELINE for p in stage_recipes(folder, stage)]
+    return stages + [folder / f"{DISTILL}{s}.yaml" for s in students(folder)]
+
+
+def make_command(path: Path) -> str:
+    """The command that produces a recipe's output, for error messages."""
+    model = path.parent.name
+    for stage, stems in STAGES.items():
+        if path.stem in stems:
+            return f"make {stage} MODEL={model}"
+    if path.stem.startswith(DISTILL):
+        return f"make distill MODEL={model} STUDENT={path.stem.removeprefix(DISTILL)}"
+    return f"python -m r1recipes.{runner_of(path)} --config {path}"
+
+
+def producers(root: Path = RECIPES) -> dict[str, Path]:
+    """output_dir -> the recipe that writes it; two recipes writing the same or nested folders is an error."""
+    owners: dict[str, Path] = {}
+    for path in stage_files(root):
+        out = RecipeFile.load(path).output_dir
+        for other, owner in owners.items():
+            if _overlap(out, other):
+                raise RecipeError(f"{path} and {owner} both write to {out if out == other else other}")
+        owners[out] = path
+    return owners
+
+
+def check_output(recipe: RecipeFile, owners: dict[str, Path]) -> None:
+    """A recipe (after overrides) must not write into another stage's output, nor into one of its inputs."""
+    out = recipe.output_dir
+    for other, owner in owners.items():
+        if owner.resolve() != recipe.path.resolve() and _overlap(out, other):
+            raise RecipeError(f"{recipe.path}: output_dir {out} would overwrite {other}, the output of {owner}")
+    for key, path in recipe.inputs.items():
+        if path == out:
+            raise RecipeError(f"{recipe.path}: output_dir {out} is also its {key}")
+
+
+def missing_inputs(recipe: RecipeFile, owners: dict[str, Path], made_before: set[str]) -> list[str]:
+    """Inputs the package must build first; an input another stage makes must be complete (or be made by an
+    earlier recipe of this run, `made_before`); any other input must exist."""
+    to_build = []
+    for key, path in recipe.inputs.items():
+        owner = owners.get(path)
+        if owner is not None:
+            if path not in made_before and not (Path(path) / STAGE_FILE).exists():
+                raise RecipeError(
+                    f"{recipe.path}: {key} {path} is not complete (no {STAGE_FILE}): run `{make_command(owner)}` first"
+                )
+        elif path in BUILT_INPUTS:
+            if not Path(path).exists():
+                to_build.append(path)
+        elif not Path(path).exists():
+            raise RecipeError(f"{recipe.path}: {key} {path} does not exist and no recipe under recipes/ writes it")
+    return to_build
+
+
+def fork(source: str, target: str, root: Path = RECIPES) -> tuple[Path, int]:
+    """Copy a model folder and point its outputs (and the chain between them) at `runs/<target>/`."""
+    folder = model_folder(source, root)
+    if not target or os.sep in target or target.startswith("."):
+        raise RecipeError(f"TO must be a new folder name, got '{target}'")
+    destination = root / target
+    if destination.exists():
+        raise RecipeError(f"{destination} already exists")
+    replacements = {f"runs/{source}/": f"runs/{target}/", f"MODEL={source}": f"MODEL={target}"}
+    replacements[f"recipes/{source}/"] = f"recipes/{target}/"
+    written, rewritten = {}, 0
+    for path in sorted(folder.glob("*.yaml")):
+        text = path.read_text()
+        for old, new in replacements.items():
+            rewritten += text.count(old)
+            text = text.replace(old, new)
+        written[destination / path.name] = text
+    destination.mkdir()
+    try:
+        for path, text in written.items():
+            path.write_text(text)
+        producers(root)  # the fork must not write where any recipe writes
+    except RecipeError:
+        shutil.rmtree(destination)
+        raise
+    return destination, rewritten

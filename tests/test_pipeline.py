@@ -1,0 +1,203 @@
+"""The make/Slurm driver: stage lookup, checks before anything starts, launch commands, fork, and resuming."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from r1recipes import RecipeError
+from r1recipes.pipeline import check_run, get_value, launch_command, main, plan_lines
+from r1recipes.recipes import RecipeFile, fork, model_folder, pipeline_recipes, producers, stage_recipes
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def tree(tmp_path, monkeypatch):
+    """A working directory with a copy of the tiny and Qwen2.5-3B recipe folders and nothing built."""
+    for folder in ("tiny", "Qwen2.5-3B", "accelerate_configs"):
+        shutil.copytree(ROOT / "recipes" / folder, tmp_path / "recipes" / folder)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def recipes_of(stage, **kwargs):
+    return [RecipeFile.load(p) for p in stage_recipes(model_folder("tiny"), stage, **kwargs)]
+
+
+def complete(*outputs):
+    for out in outputs:
+        Path(out).mkdir(parents=True, exist_ok=True)
+        Path(out, "stage.json").write_text("{}")
+
+
+def test_stages_map_to_their_files(tree):
+    folder = model_folder("tiny")
+    assert [p.name for p in stage_recipes(folder, "stage3")] == ["stage3_rejection_sampling.yaml", "stage3_sft.yaml"]
+    assert [p.name for p in pipeline_recipes(folder)] == [
+        "stage1_cold_start_sft.yaml", "stage2_reasoning_grpo.yaml", "stage3_rejection_sampling.yaml",
+        "stage3_sft.yaml", "stage4_all_scenario_grpo.yaml", "distill_tiny-student.yaml",
+    ]  # fmt: skip
+    with pytest.raises(RecipeError, match="recipes/Qwen2.5-3B has no stage1_cold_start_sft.yaml for `stage1`"):
+        stage_recipes(model_folder("Qwen2.5-3B"), "stage1")
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: model_folder("nope"), "unknown MODEL 'nope': recipes/ has Qwen2.5-3B, tiny"),
+        (lambda: model_folder(""), "MODEL is required: one of Qwen2.5-3B, tiny"),
+        (lambda: stage_recipes(model_folder("tiny"), "distill", "x"), "unknown STUDENT 'x': recipes/tiny has tiny-"),
+        (lambda: stage_recipes(model_folder("tiny"), "stage9"), "unknown stage 'stage9'"),
+    ],
+)  # fmt: skip
+def test_unknown_names_list_the_valid_ones(tree, call, message):
+    with pytest.raises(RecipeError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        call()
+
+
+def test_a_whole_pipeline_checks_out_before_anything_exists(tree):
+    recipes = [RecipeFile.load(p) for p in pipeline_recipes(model_folder("tiny"))]
+    builds = check_run(recipes)  # every stage's input is an earlier stage's output or built by the package
+    assert builds == [
+        "runs/models/tiny", "runs/models/tiny-student", "runs/models/tiny-reward",
+        "runs/data/arithmetic.jsonl", "runs/data/general.jsonl",
+    ]  # fmt: skip
+    assert not (tree / "runs").exists()
+
+
+def test_a_stage_whose_input_stage_is_missing_names_the_target_to_run_first(tree):
+    with pytest.raises(
+        RecipeError, match=r"model_name_or_path runs/tiny/stage2 is not complete .* `make stage2 MODEL=tiny`"
+    ):
+        check_run(recipes_of("stage3"))
+    complete("runs/tiny/stage2")
+    # 3b fine-tunes the base model on 3a's output, which this run makes first
+    assert check_run(recipes_of("stage3")) == ["runs/models/tiny", "runs/data/arithmetic.jsonl"]
+    with pytest.raises(RecipeError, match=r"runs/tiny/stage3_data is not complete .* `make stage3 MODEL=tiny`"):
+        check_run(recipes_of("distill", student="tiny-student"))
+
+
+def test_an_input_nothing_makes_is_an_error(tree):
+    recipe = RecipeFile.load(tree / "recipes/tiny/stage1_cold_start_sft.yaml", ["--dataset_name", "data/mine.jsonl"])
+    with pytest.raises(RecipeError, match="dataset_name data/mine.jsonl does not exist and no recipe"):
+        check_run([recipe])
+
+
+@pytest.mark.parametrize(
+    ("output_dir", "message"),
+    [
+        (
+            "runs/tiny/stage1",
+            "would overwrite runs/tiny/stage1, the output of recipes/tiny/stage1_cold_start_sft.yaml",
+        ),
+        ("runs/tiny/stage1/inner", "would overwrite runs/tiny/stage1"),
+        ("runs/tiny", "would overwrite runs/tiny/"),
+    ],
+)
+def test_an_output_over_another_stages_is_refused(tree, output_dir, message):
+    recipe = RecipeFile.load(tree / "recipes/tiny/stage2_reasoning_grpo.yaml", ["--output_dir", output_dir])
+    with pytest.raises(RecipeError, match=message):
+        check_run([recipe])
+
+
+def test_two_recipes_writing_one_folder_are_refused(tree):
+    text = (tree / "recipes/tiny/stage4_all_scenario_grpo.yaml").read_text()
+    (tree / "recipes/tiny/stage4_all_scenario_grpo.yaml").write_text(
+        text.replace("runs/tiny/stage4", "runs/tiny/stage2")
+    )
+    with pytest.raises(RecipeError, match="both write to runs/tiny/stage2"):
+        producers()
+
+
+def test_launch_commands(tree, monkeypatch):
+    monkeypatch.setattr("r1recipes.pipeline._gpus", lambda: 0)
+    recipe = RecipeFile.load(Path("recipes/tiny/stage2_reasoning_grpo.yaml"), ["--max_steps", "1"])
+    config = ["--config", "recipes/tiny/stage2_reasoning_grpo.yaml", "--max_steps", "1"]
+    assert launch_command(recipe, "", None, "") == [sys.executable, "-m", "r1recipes.grpo", *config]
+    command = launch_command(recipe, "", 2, "")
+    assert command[1:] == [
+        "launch", "--config_file", "recipes/accelerate_configs/ddp.yaml", "--num_processes", "2",
+        "-m", "r1recipes.grpo", *config,
+    ]  # fmt: skip
+    assert Path(command[0]).name == "accelerate" and Path(command[0]).exists()
+    assert launch_command(recipe, "cpu_ddp", None, "--machine_rank 1")[3:6] == [
+        "recipes/accelerate_configs/cpu_ddp.yaml", "--machine_rank", "1",
+    ]  # fmt: skip
+    with pytest.raises(RecipeError, match="unknown ACCELERATE 'zero9' \\(valid: cpu_ddp, .*ddp"):
+        launch_command(recipe, "zero9", None, "")
+    monkeypatch.setattr("r1recipes.pipeline._gpus", lambda: 4)
+    many_gpus = launch_command(recipe, "", None, "")
+    assert many_gpus[2:6] == ["--config_file", "recipes/accelerate_configs/ddp.yaml", "--num_processes", "4"]
+
+
+def test_plan_and_get_read_recipes_for_slurm(tree):
+    complete("runs/tiny/stage1")
+    lines = [line.split("\t") for line in plan_lines(model_folder("tiny"))]
+    assert lines[0] == ["recipes/tiny/stage1_cold_start_sft.yaml", "sft", "runs/tiny/stage1", "complete"]
+    assert lines[2] == ["recipes/tiny/stage3_rejection_sampling.yaml", "generate", "runs/tiny/stage3_data", "todo"]
+    stage2 = Path("recipes/tiny/stage2_reasoning_grpo.yaml")
+    assert get_value(stage2, "runner") == "grpo" and get_value(stage2, "max_steps") == "8"
+    assert json.loads(get_value(stage2, "reward_kwargs")) == {"format": {"require_answer_tags": True}}
+    with pytest.raises(RecipeError, match="does not set 'use_vllm'"):
+        get_value(stage2, "use_vllm")
+
+
+def test_fork_moves_every_output_and_keeps_the_chain(tree):
+    destination, rewritten = fork("tiny", "my-tiny")
+    assert destination == Path("recipes/my-tiny") and rewritten > 0
+    original = {p.name: RecipeFile.load(p) for p in Path("recipes/tiny").glob("*.yaml")}
+    for path in destination.glob("*.yaml"):
+        recipe, source = RecipeFile.load(path), original[path.name]
+        assert recipe.output_dir == source.output_dir.replace("runs/tiny/", "runs/my-tiny/")
+        for key, value in source.inputs.items():  # the chain stays inside the fork; shared inputs stay shared
+            assert recipe.inputs[key] == value.replace("runs/tiny/", "runs/my-tiny/")
+        assert "MODEL=my-tiny" in path.read_text() and "MODEL=tiny" not in path.read_text()
+    assert len(producers()) == 2 * len(original) + 1  # no output shared with the original
+    check_run([RecipeFile.load(p) for p in pipeline_recipes(destination)])
+    with pytest.raises(RecipeError, match="recipes/my-tiny already exists"):
+        fork("tiny", "my-tiny")
+    with pytest.raises(RecipeError, match="TO must be a new folder name"):
+        fork("tiny", "a/b")
+
+
+def test_a_fork_that_would_share_an_output_is_undone(tree):
+    path = tree / "recipes/Qwen2.5-3B/tinyzero_countdown_grpo.yaml"
+    path.write_text(path.read_text().replace("runs/Qwen2.5-3B/", "runs/shared/"))
+    with pytest.raises(RecipeError, match="both write to runs/shared/"):
+        fork("Qwen2.5-3B", "my-countdown")
+    assert not Path("recipes/my-countdown").exists()
+
+
+def test_bad_input_is_one_line_and_starts_nothing(tree, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["all", "--model", "nope"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == "error: unknown MODEL 'nope': recipes/ has Qwen2.5-3B, tiny\n"
+    with pytest.raises(SystemExit):
+        main(["run", "stage3", "--model", "tiny"])
+    assert "run `make stage2 MODEL=tiny` first" in capsys.readouterr().err
+    assert not (tree / "runs").exists()
+
+
+@pytest.mark.slow
+def test_a_rerun_after_a_failure_continues_where_it_stopped(tree):
+    stage2 = tree / "recipes/tiny/stage2_reasoning_grpo.yaml"
+    good = stage2.read_text()
+    stage2.write_text(good.replace("reward_funcs: [format]", "reward_funcs: [no_such_reward]"))
+    command = [sys.executable, "-m", "r1recipes.pipeline", "all", "--model", "tiny"]
+    failed = subprocess.run(command, capture_output=True, text=True)
+    assert failed.returncode == 2 and "error: recipes/tiny/stage2_reasoning_grpo.yaml: " in failed.stderr
+    assert (tree / "runs/tiny/stage1/stage.json").exists() and not (tree / "runs/tiny/stage2").exists()
+    stage1 = (tree / "runs/tiny/stage1/stage.json").read_text()
+
+    stage2.write_text(good)
+    rerun = subprocess.run(command, capture_output=True, text=True)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert "skip recipes/tiny/stage1_cold_start_sft.yaml" in rerun.stderr
+    assert (tree / "runs/tiny/stage1/stage.json").read_text() == stage1  # not retrained
+    for recipe in pipeline_recipes(Path("recipes/tiny")):
+        assert (tree / RecipeFile.load(recipe).output_dir / "stage.json").exists()

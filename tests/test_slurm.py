@@ -1,0 +1,162 @@
+"""slurm/pipeline.sh, train.slurm and generate.slurm on a real single-node Slurm running on this machine.
+
+The cluster is ../shared/tools/slurm-localhost.sh (`sudo bash ../shared/tools/slurm-localhost.sh start`);
+without it, or with it stopped, these tests are skipped. The tiny pipeline runs in a temporary folder holding
+a copy of recipes/tiny, so its runs/ is written there, not in the repository: about 3 minutes on 2 CPU cores
+(the pipeline's own work, plus a Python start per job). Not covered: several nodes, the vLLM server split of
+GRPO, GPUs (the local cluster has one node and no GPUs).
+"""
+
+import json
+import math
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from r1recipes.recipes import ACCELERATE_CONFIGS, model_folders
+
+pytestmark = pytest.mark.slurm
+
+REPO = Path(__file__).resolve().parents[1]
+SLURM_LOCALHOST = REPO.parent / "shared" / "tools" / "slurm-localhost.sh"
+PIPELINE_SH = REPO / "slurm" / "pipeline.sh"
+SHARDS = 2
+WAIT_SECONDS = 1200  # the pipeline takes about 3 minutes here; more when other jobs hold the CPUs
+
+
+@pytest.fixture(scope="module")
+def slurm_env() -> dict:
+    """The environment for sbatch and scontrol, pointed at the local cluster (skips when it is not up)."""
+    if not SLURM_LOCALHOST.exists():
+        pytest.skip(f"no {SLURM_LOCALHOST}")
+    if shutil.which("sbatch") is None:
+        pytest.skip("no sbatch: `sudo bash ../shared/tools/slurm-localhost.sh start` installs and starts Slurm")
+    status = subprocess.run(["bash", str(SLURM_LOCALHOST), "status"], capture_output=True, text=True)
+    if status.returncode != 0:
+        pytest.skip(f"the local Slurm is not running: sudo bash {SLURM_LOCALHOST} start")
+    printed = subprocess.run(["bash", str(SLURM_LOCALHOST), "env"], capture_output=True, text=True, check=True)
+    conf = printed.stdout.strip().removeprefix("export SLURM_CONF=")
+    # the scripts' defaults, whatever the caller's shell sets for a real cluster or a job it runs in;
+    # SLURM_LOCAL_* are the settings of slurm-localhost.sh (its directory: which cluster `wait` asks)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("R1_", "SLURM_", "SBATCH_")) or k.startswith("SLURM_LOCAL_")
+    }
+    return {**env, "SLURM_CONF": conf, "HF_HUB_OFFLINE": "1"}
+
+
+def pipeline_sh(folder: Path, env: dict, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["bash", str(PIPELINE_SH), *args], cwd=folder, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+def plan(folder: Path, env: dict) -> list[list[str]]:
+    """`recipe runner output_dir state` rows of the tiny pipeline in `folder`."""
+    out = subprocess.run(
+        [sys.executable, "-m", "r1recipes.pipeline", "plan", "--model", "tiny"],
+        cwd=folder, env=env, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return [line.split("\t") for line in out.stdout.splitlines()]
+
+
+def jobs_in(folder: Path, env: dict) -> set[str]:
+    """Ids of the jobs Slurm knows (ended ones included) that run or ran in `folder`."""
+    out = subprocess.run(["scontrol", "-o", "show", "job"], env=env, capture_output=True, text=True, check=True)
+    return {
+        re.search(r"\bJobId=(\d+)", line)[1] for line in out.stdout.splitlines() if f" WorkDir={folder} " in f"{line} "
+    }
+
+
+def logs(folder: Path) -> str:
+    """The end of every job log, for a failure message."""
+    return "\n".join(
+        f"==> {path.name}\n" + "\n".join(path.read_text(errors="replace").splitlines()[-15:])
+        for path in sorted((folder / "runs" / "slurm").glob("*.log"))
+    )
+
+
+@pytest.fixture(scope="module")
+def tiny_run(slurm_env, tmp_path_factory):
+    """`slurm/pipeline.sh tiny --shards 2` in a folder of its own, waited for until every job has ended."""
+    folder = tmp_path_factory.mktemp("slurm-tiny")
+    for name in ("tiny", ACCELERATE_CONFIGS):  # only these: a recipe being edited elsewhere cannot break the run
+        shutil.copytree(REPO / "recipes" / name, folder / "recipes" / name)
+    planned = plan(folder, slurm_env)
+    submitted = pipeline_sh(folder, slurm_env, "tiny", "--shards", str(SHARDS))
+    assert submitted.returncode == 0, submitted.stderr
+    jobs = [line.split(" ", 1) for line in submitted.stdout.splitlines()]
+    waited = subprocess.run(
+        ["bash", str(SLURM_LOCALHOST), "wait", "-t", str(WAIT_SECONDS), *(job for job, _ in jobs)],
+        env=slurm_env, capture_output=True, text=True,
+    )  # fmt: skip
+    yield {"folder": folder, "planned": planned, "jobs": jobs, "waited": waited}
+    if waited.returncode != 0:  # leave nothing queued behind a failure or a timeout
+        subprocess.run(["scancel", *(job for job, _ in jobs)], env=slurm_env, capture_output=True)
+
+
+def test_pipeline_runs_every_stage_with_stage3_as_an_array(tiny_run, slurm_env):
+    folder, jobs, waited = tiny_run["folder"], tiny_run["jobs"], tiny_run["waited"]
+    recipes = [recipe for recipe, _, _, _ in tiny_run["planned"]]
+    generation = [recipe for recipe, runner, _, _ in tiny_run["planned"] if runner == "generate"]
+    assert [state for *_, state in tiny_run["planned"]] == ["todo"] * len(recipes)
+    assert generation == ["recipes/tiny/stage3_rejection_sampling.yaml"]
+    # one job per recipe, in the pipeline's order; the generation recipe has two: its array, then the merge
+    expected = [r for recipe in recipes for r in ([recipe] * (2 if recipe in generation else 1))]
+    assert [recipe for _, recipe in jobs] == expected
+    assert waited.returncode == 0, f"{waited.stdout}{waited.stderr}\n{logs(folder)}"
+
+    ended = [line.split() for line in waited.stdout.splitlines()]  # "<id> <jobid> <state> exit=<code>"
+    array, merge = (job for job, recipe in jobs if recipe in generation)
+    tasks = [line for line in ended if line[0] == array]
+    assert len(tasks) == SHARDS and all(state == "COMPLETED" for _, _, state, _ in tasks)
+    assert [state for job, _, state, _ in ended if job == merge] == ["COMPLETED"]
+
+    for recipe, _, output_dir, _ in tiny_run["planned"]:
+        assert (folder / output_dir / "stage.json").exists(), f"{recipe}: no stage.json\n{logs(folder)}"
+    assert all(state == "complete" for *_, state in plan(folder, slurm_env))
+
+    # every shard sampled its own chunks (c % N == I) into the one output_dir; the merge, which never samples,
+    # found them all done: the manifest counts every prompt of the set
+    for index in range(SHARDS):
+        log = (folder / "runs" / "slurm" / f"r1-tiny-stage3_rejection_sampling-{array}_{index}.log").read_text()
+        assert f"--num_shards {SHARDS} --shard_index {index}" in log
+        assert f"shard {index} of {SHARDS}:" in log
+    assert (folder / "runs" / "slurm" / f"r1-tiny-stage3_rejection_sampling-merge-{merge}.log").exists()
+    settings = yaml.safe_load((folder / generation[0]).read_text())
+    prompts = len((folder / settings["dataset_name"]).read_text().splitlines())
+    output = folder / settings["output_dir"]
+    assert json.loads((output / "manifest.json").read_text())["prompts"] == prompts
+    chunks = math.ceil(prompts / settings["prompts_per_file"])
+    assert chunks >= SHARDS and len(list((output / "chunks").glob("*.json"))) == chunks
+
+
+def test_rerun_after_completion_submits_nothing(tiny_run, slurm_env):
+    folder = tiny_run["folder"]
+    assert tiny_run["waited"].returncode == 0, "the first run failed"
+    before = jobs_in(folder, slurm_env)
+    rerun = pipeline_sh(folder, slurm_env, "tiny", "--shards", str(SHARDS))
+    assert rerun.returncode == 0, rerun.stderr
+    assert rerun.stdout == ""
+    assert "nothing to submit: every recipe of tiny is complete" in rerun.stderr
+    assert jobs_in(folder, slurm_env) == before
+
+
+def test_unknown_model_is_an_error_and_submits_nothing(slurm_env, tmp_path):
+    shutil.copytree(REPO / "recipes", tmp_path / "recipes")
+    result = pipeline_sh(tmp_path, slurm_env, "nope")
+    assert result.returncode != 0
+    assert result.stdout == ""
+    error = result.stderr.strip().splitlines()[-1]
+    assert error.startswith("error: unknown MODEL 'nope'")
+    folders = model_folders(tmp_path / "recipes")
+    assert "tiny" in folders and all(name in error for name in folders)
+    assert not (tmp_path / "runs").exists()
+    assert jobs_in(tmp_path, slurm_env) == set()
