@@ -81,6 +81,12 @@ def test_a_stage_whose_input_stage_is_missing_names_the_target_to_run_first(tree
         check_run(recipes_of("distill", student="tiny-student"))
 
 
+def test_overrides_are_read_in_both_forms(tree):
+    path = tree / "recipes/tiny/stage2_reasoning_grpo.yaml"
+    recipe = RecipeFile.load(path, ["--output_dir=runs/x", "--max_steps", "3", "--use_vllm", "true"])
+    assert (recipe.output_dir, recipe.config["max_steps"], recipe.config["use_vllm"]) == ("runs/x", 3, True)
+
+
 def test_an_input_nothing_makes_is_an_error(tree):
     recipe = RecipeFile.load(tree / "recipes/tiny/stage1_cold_start_sft.yaml", ["--dataset_name", "data/mine.jsonl"])
     with pytest.raises(RecipeError, match="dataset_name data/mine.jsonl does not exist and no recipe"):

@@ -82,9 +82,11 @@ class RecipeFile:
         if not isinstance(config, dict):
             raise RecipeError(f"{path}: expected a mapping of keys to values")
         overrides = list(overrides or [])
-        for flag, value in zip(overrides[::2], overrides[1::2], strict=False):
-            if flag.startswith("--"):
-                config[flag[2:]] = yaml.safe_load(value)
+        for i, token in enumerate(overrides):  # `--key value` or `--key=value`, as the runners read them
+            if token.startswith("--"):
+                key, has_value, value = token[2:].partition("=")
+                if has_value or i + 1 < len(overrides):
+                    config[key] = yaml.safe_load(value if has_value else overrides[i + 1])
         return cls(Path(path), config, overrides)
 
     @property
