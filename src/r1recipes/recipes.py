@@ -60,6 +60,14 @@ def _norm(path: str) -> str:
     return os.path.normpath(path)
 
 
+def _value(text: str):
+    """A command-line value as the recipe would hold it (the runner's own parser judges it later)."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
 def _overlap(a: str, b: str) -> bool:
     """The same folder, or one inside the other."""
     return a == b or a.startswith(b + os.sep) or b.startswith(a + os.sep)
@@ -86,7 +94,7 @@ class RecipeFile:
             if token.startswith("--"):
                 key, has_value, value = token[2:].partition("=")
                 if has_value or i + 1 < len(overrides):
-                    config[key] = yaml.safe_load(value if has_value else overrides[i + 1])
+                    config[key] = _value(value if has_value else overrides[i + 1])
         return cls(Path(path), config, overrides)
 
     @property
@@ -107,11 +115,12 @@ class RecipeFile:
             "model_name_or_path": self.config.get("model_name_or_path"),
             "dataset_name": self.config.get("dataset_name"),
         }
-        for i, source in enumerate(self.config.get("dataset_mixture") or []):
+        mixture, rewards = self.config.get("dataset_mixture"), self.config.get("reward_kwargs")
+        for i, source in enumerate(mixture if isinstance(mixture, list) else []):
             found[f"dataset_mixture[{i}].path"] = isinstance(source, dict) and source.get("path")
         if isinstance(self.config.get("non_reasoning"), dict):
             found["non_reasoning.path"] = self.config["non_reasoning"].get("path")
-        for name, settings in (self.config.get("reward_kwargs") or {}).items():
+        for name, settings in (rewards if isinstance(rewards, dict) else {}).items():
             if isinstance(settings, dict):
                 found[f"reward_kwargs.{name}.model_name_or_path"] = settings.get("model_name_or_path")
         return {
