@@ -82,7 +82,7 @@ submit() {
 
 # A recipe value, or DEFAULT when the recipe does not set KEY.
 value() {
-    "${PIPELINE[@]}" get "$1" "$2" 2>/dev/null || echo "$3"
+    "${PIPELINE[@]}" get "$1" "$2" --default "$3"
 }
 
 PREVIOUS=""

@@ -149,8 +149,11 @@ def test_plan_and_get_read_recipes_for_slurm(tree):
     stage2 = Path("recipes/tiny/stage2_reasoning_grpo.yaml")
     assert get_value(stage2, "runner") == "grpo" and get_value(stage2, "max_steps") == "8"
     assert json.loads(get_value(stage2, "reward_kwargs")) == {"format": {"require_answer_tags": True}}
+    assert get_value(stage2, "use_vllm", default="false") == "false"
     with pytest.raises(RecipeError, match="does not set 'use_vllm'"):
         get_value(stage2, "use_vllm")
+    with pytest.raises(RecipeError, match="recipe not found: recipes/tiny/nope.yaml"):
+        get_value(Path("recipes/tiny/nope.yaml"), "use_vllm", default="false")
 
 
 def test_fork_moves_every_output_and_keeps_the_chain(tree):

@@ -6,7 +6,7 @@
     python -m r1recipes.pipeline all --model SmolLM2-135M      # make pipeline: stages 1-4, then every student
     python -m r1recipes.pipeline launch recipes/tiny/stage2_reasoning_grpo.yaml [--launch_args "..."]
     python -m r1recipes.pipeline plan --model tiny            # one line per recipe, for slurm/pipeline.sh
-    python -m r1recipes.pipeline get RECIPE output_dir        # a recipe value (or `runner`), for Slurm
+    python -m r1recipes.pipeline get RECIPE use_vllm --default false   # a recipe value (or `runner`), for Slurm
     python -m r1recipes.pipeline fork --from Qwen2.5-3B --to my-countdown
 
 Before anything starts, every recipe of the run is checked: its output must not overlap another recipe's,
@@ -108,11 +108,16 @@ def plan_lines(folder: Path) -> list[str]:
     return lines
 
 
-def get_value(path: Path, key: str) -> str:
+def get_value(path: Path, key: str, default: str | None = None) -> str:
+    """A recipe value as text (JSON for non-strings); `default` when the recipe does not set the key."""
+    if not path.exists():
+        raise RecipeError(f"recipe not found: {path}")
     recipe = RecipeFile.load(path)
     if key == "runner":
         return recipe.runner
     if key not in recipe.config:
+        if default is not None:
+            return default
         raise RecipeError(f"{path} does not set '{key}'")
     value = recipe.config[key]
     return value if isinstance(value, str) else json.dumps(value)
@@ -139,6 +144,7 @@ def make_parser() -> argparse.ArgumentParser:
     get = commands.add_parser("get", help="print one value of a recipe")
     get.add_argument("recipe", type=Path)
     get.add_argument("key")
+    get.add_argument("--default", help="printed when the recipe does not set the key (else an error)")
     copy = commands.add_parser("fork", help="copy a model folder, its outputs under runs/<TO>/")
     copy.add_argument("--from", dest="source", default="")
     copy.add_argument("--to", dest="target", default="")
@@ -159,7 +165,7 @@ def main(argv: list[str] | None = None) -> None:
         elif args.command == "plan":
             print("\n".join(plan_lines(model_folder(args.model))))
         elif args.command == "get":
-            print(get_value(args.recipe, args.key))
+            print(get_value(args.recipe, args.key, args.default))
         else:
             destination, rewritten = fork(args.source, args.target)
             print(f"{destination}: forked from {args.source}, {rewritten} paths rewritten to runs/{args.target}/")
