@@ -190,6 +190,16 @@ def test_bad_input_is_one_line_and_starts_nothing(tree, capsys):
     with pytest.raises(SystemExit):
         main(["run", "stage3", "--model", "tiny"])
     assert "run `make stage2 MODEL=tiny` first" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # checked before the inputs stage 1 needs are built
+        main(["run", "stage1", "--model", "tiny", "--accelerate", "zero9"])
+    assert "unknown ACCELERATE 'zero9'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["run", "stage3", "--model", "tiny", "--args", "--learning_rat 1e-4"])
+    message = "error: ARGS: recipes/tiny/stage3_rejection_sampling.yaml has no key 'learning_rat'\n"
+    assert capsys.readouterr().err == message  # the generator has no learning rate to suggest
+    with pytest.raises(SystemExit):
+        main(["run", "stage1", "--model", "tiny", "--args", "--learning_rat 1e-4"])
+    assert "no key 'learning_rat' (did you mean 'learning_rate'?)" in capsys.readouterr().err
     assert not (tree / "runs").exists()
 
 

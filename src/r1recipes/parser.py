@@ -110,7 +110,7 @@ class RecipeParser(TrlParser):
     def error(self, message: str):  # argparse would print usage and exit; we want one line
         raise RecipeError(f"command line: {message}")
 
-    def _suggest(self, key: str) -> str:
+    def suggest(self, key: str) -> str:
         close = difflib.get_close_matches(key, self.fields, n=1)
         return f" (did you mean '{close[0]}'?)" if close else ""
 
@@ -118,7 +118,7 @@ class RecipeParser(TrlParser):
         checked = {}
         for key, value in config.items():
             if key not in self.fields:
-                raise RecipeError(f"{path}: unknown key '{key}'{self._suggest(str(key))}")
+                raise RecipeError(f"{path}: unknown key '{key}'{self.suggest(str(key))}")
             f, hint = self.fields[key]
             try:
                 value = coerce(value, hint)
@@ -171,5 +171,5 @@ class RecipeParser(TrlParser):
             raise RecipeError(f"{source}: {' '.join(str(exc).split())}") from None
         if unknown:
             flag = next((a for a in unknown if a.startswith("--")), unknown[0])
-            raise RecipeError(f"command line: unknown argument '{flag}'{self._suggest(flag.lstrip('-'))}")
+            raise RecipeError(f"command line: unknown argument '{flag}'{self.suggest(flag.lstrip('-'))}")
         return (*instances, recipe)

@@ -17,6 +17,7 @@ unless `--accelerate` or `--num_processes` (or more than one visible GPU: ddp) a
 """
 
 import argparse
+import importlib
 import json
 import os
 import shlex
@@ -64,11 +65,22 @@ def launch_command(recipe: RecipeFile, accelerate: str | None, num_processes: in
     return [accelerate_bin, "launch", "--config_file", str(config), *processes, *shlex.split(launch_args), *module]
 
 
+def check_overrides(recipe: RecipeFile) -> None:
+    """Each ARGS key must be a field of the recipe's runner, so a typo fails before any stage starts."""
+    parser = importlib.import_module(f"r1recipes.{recipe.runner}").make_parser()
+    for token in recipe.overrides:
+        key = token[2:].partition("=")[0] if token.startswith("--") else None
+        if key is not None and key not in parser.fields:
+            raise RecipeError(f"ARGS: {recipe.path} has no key '{key}'{parser.suggest(key)}")
+
+
 def check_run(recipes: list[RecipeFile]) -> list[str]:
     """Check every recipe of a run before any starts; return the inputs the package must build first."""
     owners = producers()
     to_build, made = [], set()
     for recipe in recipes:
+        if recipe.overrides:
+            check_overrides(recipe)
         check_output(recipe, owners)
         to_build += [p for p in missing_inputs(recipe, owners, made) if p not in to_build]
         made.add(recipe.output_dir)
@@ -77,14 +89,15 @@ def check_run(recipes: list[RecipeFile]) -> list[str]:
 
 def run(paths: list[Path], args, skip_complete: bool = False) -> None:
     recipes = [RecipeFile.load(p, shlex.split(args.args)) for p in paths]
-    for path in check_run(recipes):
+    to_build = check_run(recipes)
+    commands = [launch_command(r, args.accelerate, args.num_processes, args.launch_args) for r in recipes]
+    for path in to_build:
         notice(f"building {path}")
         _call(build_command(path))
-    for recipe in recipes:
+    for recipe, command in zip(recipes, commands, strict=True):
         if skip_complete and recipe.complete:
             notice(f"skip {recipe.path}: {recipe.output_dir} is complete")
             continue
-        command = launch_command(recipe, args.accelerate, args.num_processes, args.launch_args)
         notice(f"== {recipe.path} ({recipe.runner}) -> {recipe.output_dir}\n   {shlex.join(command)}")
         _call(command)
 
