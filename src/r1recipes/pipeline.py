@@ -51,8 +51,9 @@ def _gpus() -> int:
 def launch_command(recipe: RecipeFile, accelerate: str | None, num_processes: int | None, launch_args: str) -> list:
     """`python -m r1recipes.<runner>` for one process, else `accelerate launch` with a config of the tree."""
     module = ["-m", f"r1recipes.{recipe.runner}", "--config", str(recipe.path), *recipe.overrides]
-    if not accelerate and not num_processes and not launch_args and _gpus() > 1:
-        accelerate, num_processes = "ddp", _gpus()
+    gpus = 0 if accelerate or num_processes or launch_args else _gpus()
+    if gpus > 1:
+        accelerate, num_processes = "ddp", gpus
         notice(f"{num_processes} GPUs: launching with accelerate_configs/ddp.yaml (ACCELERATE= to choose)")
     if not accelerate and not launch_args and (num_processes or 1) == 1:
         return [sys.executable, *module]
@@ -123,8 +124,6 @@ def plan_lines(folder: Path) -> list[str]:
 
 def get_value(path: Path, key: str, default: str | None = None) -> str:
     """A recipe value as text (JSON for non-strings); `default` when the recipe does not set the key."""
-    if not path.exists():
-        raise RecipeError(f"recipe not found: {path}")
     recipe = RecipeFile.load(path)
     if key == "runner":
         return recipe.runner
@@ -172,8 +171,6 @@ def main(argv: list[str] | None = None) -> None:
         elif args.command == "all":
             run(pipeline_recipes(model_folder(args.model)), args, skip_complete=True)
         elif args.command == "launch":
-            if not args.recipe.exists():
-                raise RecipeError(f"recipe not found: {args.recipe}")
             run([args.recipe], args)
         elif args.command == "plan":
             print("\n".join(plan_lines(model_folder(args.model))))

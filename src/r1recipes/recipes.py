@@ -83,6 +83,8 @@ class RecipeFile:
 
     @classmethod
     def load(cls, path: Path, overrides: list[str] | None = None) -> "RecipeFile":
+        if not Path(path).is_file():
+            raise RecipeError(f"recipe not found: {path}")
         try:
             config = yaml.safe_load(Path(path).read_text()) or {}
         except (OSError, yaml.YAMLError) as exc:
