@@ -13,6 +13,10 @@ export HF_HUB_OFFLINE ?= 1
 # NUM_PROCESSES the processes for accelerate launch; ARGS recipe overrides for every recipe the target runs.
 MODEL ?=
 STUDENT ?=
+# make eval: MODEL_PATH a model folder, .gguf or Hub id; BENCHMARKS names (r1recipes.benchmarks); OUTPUT its folder
+MODEL_PATH ?=
+BENCHMARKS ?= math500,aime24,amc23,gsm8k
+OUTPUT ?=
 ACCELERATE ?=
 NUM_PROCESSES ?=
 ARGS ?=
@@ -21,7 +25,7 @@ LAUNCH = --accelerate "$(ACCELERATE)" $(if $(NUM_PROCESSES),--num_processes $(NU
 
 .DEFAULT_GOAL := help
 .PHONY: help install test test-slow test-slurm lint format demo demo-clean clean \
-	stage1 stage2 stage3 stage4 distill zero tinyzero pipeline fork
+	stage1 stage2 stage3 stage4 distill zero tinyzero pipeline fork eval
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z0-9-]+):.*## /\1\t/' | \
@@ -69,6 +73,10 @@ distill: install ## SFT of a student on the stage 3 data: make distill MODEL=Qwe
 
 pipeline: install ## stages 1-4 then every student, skipping complete stages (a rerun continues): MODEL=...
 	$(PIPELINE) all --model "$(MODEL)" $(LAUNCH)
+
+eval: install ## pass@k of a model: make eval MODEL_PATH=runs/X/stage2 BENCHMARKS=gsm8k,countdown [OUTPUT= NUM_PROCESSES= ARGS=]
+	$(PY) $(if $(NUM_PROCESSES),-m torch.distributed.run --standalone --nproc_per_node $(NUM_PROCESSES)) -m r1recipes.evaluate \
+		--model "$(MODEL_PATH)" --benchmarks "$(BENCHMARKS)" $(if $(OUTPUT),--output "$(OUTPUT)") $(ARGS)
 
 fork: install ## copy a recipe folder, its outputs moved to runs/<TO>/: make fork FROM=Qwen2.5-3B TO=my-run
 	$(PIPELINE) fork --from "$(FROM)" --to "$(TO)"

@@ -7,6 +7,7 @@ from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
+from helpers import tiny_sft_fields, write_recipe  # noqa: E402
 
 from r1recipes.synthetic import arithmetic_rows, write_jsonl  # noqa: E402
 
@@ -29,3 +30,16 @@ def tiny_model(tmp_path_factory) -> Path:
 @pytest.fixture
 def arithmetic_file(tmp_path) -> Path:
     return write_jsonl(arithmetic_rows(32, seed=1), tmp_path / "arithmetic.jsonl")
+
+
+@pytest.fixture(scope="session")
+def teacher(tmp_path_factory, tiny_model) -> Path:
+    """The tiny model after 200 SFT steps on sums of two numbers up to 4: it then answers about a third of such
+    prompts right, so sampling it gives correct and incorrect samples to tell apart."""
+    from r1recipes import sft
+
+    folder = tmp_path_factory.mktemp("teacher")
+    data = write_jsonl(arithmetic_rows(256, seed=0, max_value=4), folder / "sums.jsonl")
+    fields = tiny_sft_fields(tiny_model, data, folder / "model", max_steps=200, learning_rate=3e-3, max_length=128)
+    sft.main(*sft.make_parser().parse(["--config", str(write_recipe(folder / "sft.yaml", **fields))]))
+    return folder / "model"

@@ -1,7 +1,7 @@
 """Stage 3 rejection sampling end to end on a tiny model: verified rows, a kill and a rerun, shards, SFT on the result.
 
-The teacher is the tiny model after 200 SFT steps on sums of two numbers up to 4: it then answers about a
-third of such prompts right, so every run has correct and incorrect samples to tell apart.
+The teacher (conftest.py) answers about a third of its sums right, so every run has correct and incorrect
+samples to tell apart.
 """
 
 import json
@@ -26,15 +26,6 @@ from r1recipes.synthetic import arithmetic_rows, write_jsonl
 
 ROOT = Path(__file__).resolve().parents[1]
 PROMPTS = arithmetic_rows(24, seed=5, max_value=4)
-
-
-@pytest.fixture(scope="module")
-def teacher(tmp_path_factory, tiny_model) -> Path:
-    folder = tmp_path_factory.mktemp("teacher")
-    data = write_jsonl(arithmetic_rows(256, seed=0, max_value=4), folder / "sums.jsonl")
-    fields = tiny_sft_fields(tiny_model, data, folder / "model", max_steps=200, learning_rate=3e-3, max_length=128)
-    sft.main(*sft.make_parser().parse(["--config", str(write_recipe(folder / "sft.yaml", **fields))]))
-    return folder / "model"
 
 
 @pytest.fixture(scope="module")

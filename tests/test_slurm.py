@@ -160,3 +160,23 @@ def test_unknown_model_is_an_error_and_submits_nothing(slurm_env, tmp_path):
     assert "tiny" in folders and all(name in error for name in folders)
     assert not (tmp_path / "runs").exists()
     assert jobs_in(tmp_path, slurm_env) == set()
+
+
+def test_evaluate_job_writes_the_results_of_a_stage(tiny_run, slurm_env):
+    folder = tiny_run["folder"]
+    assert tiny_run["waited"].returncode == 0, "the pipeline run failed"
+    args = ["--model", "runs/tiny/stage2", "--benchmarks", "countdown,arithmetic", "--max_problems", "2",
+            "--max_new_tokens", "16"]  # fmt: skip
+    submitted = subprocess.run(
+        ["sbatch", "--parsable", str(REPO / "slurm" / "evaluate.slurm"), *args],
+        cwd=folder, env={**slurm_env, "R1_PYTHON": sys.executable}, capture_output=True, text=True,
+    )  # fmt: skip
+    assert submitted.returncode == 0, submitted.stderr
+    job = submitted.stdout.strip().split(";")[0]
+    waited = subprocess.run(["bash", str(SLURM_LOCALHOST), "wait", "-t", "600", job], env=slurm_env,
+                            capture_output=True, text=True)  # fmt: skip
+    assert waited.returncode == 0 and " COMPLETED " in f" {waited.stdout} ", f"{waited.stdout}\n{logs(folder)}"
+    results = json.loads((folder / "runs" / "tiny" / "eval" / "stage2" / "results.json").read_text())
+    assert list(results["benchmarks"]) == ["countdown", "arithmetic"]
+    assert all(m["problems"] == 2 for m in results["benchmarks"].values())
+    assert "pass@1" in (folder / "runs" / "slurm" / f"r1-evaluate-{job}.log").read_text()  # the summary table

@@ -24,7 +24,6 @@ speed-up, and whether both wrote identical Parquet tables.
 """
 
 import argparse
-import ast
 import contextlib
 import json
 import multiprocessing
@@ -97,27 +96,21 @@ LOOP = "Wait, let me check that step again. "
 
 
 def load_problems(data_dir: Path, seed: int = 0) -> list[tuple[str, str, str]]:
-    """(question, worked solution, gold answer) of every benchmark row with an answer, shuffled so a chunk mixes
-    benchmarks; each file names its fields its own way."""
-    from r1recipes.rewards.accuracy import gold_answer
+    """(question, worked solution, gold answer) of every benchmark row with an answer, read as evaluation reads
+    it (`benchmarks.math_row`), shuffled so a chunk mixes benchmarks."""
+    from r1recipes.benchmarks import BENCHMARKS, math_row
 
     problems = []
-    for path in sorted(data_dir.glob("*.jsonl")):
-        for line in path.read_text().splitlines():
-            row = json.loads(line)
-            question, solution, answer = row.get("problem") or row["question"], row.get("solution"), row.get("answer")
-            if path.stem == "gsm8k":  # the worked answer ends in "#### 42"
-                solution, _, answer = answer.rpartition("####")
-            elif "final_answer" in row:  # olympiadbench: lists (or their text) of solutions and answers
-                answers = row["final_answer"]
-                answers = ast.literal_eval(answers) if isinstance(answers, str) else answers
-                solution, answer = "\n\n".join(solution), ", ".join(a.strip().strip("$") for a in answers)
-            elif isinstance(answer, float):  # amc23: 27.0
-                answer = f"{answer:g}"
-            answer = gold_answer(answer, solution)  # minerva_math: the solution's last box
+    for benchmark in sorted((b for b in BENCHMARKS.values() if b.file), key=lambda b: b.file):
+        path = data_dir / benchmark.file
+        for line in path.read_text().splitlines() if path.exists() else []:
+            row = math_row(benchmark.name, json.loads(line))
+            question, answer = row["problem"], row["answer"]
             if answer is not None:
                 # amc23 has no worked solutions
-                solution = solution or f"We need to solve this.\n\n{question}\n\nWorking through it gives {answer}."
+                solution = (
+                    row["solution"] or f"We need to solve this.\n\n{question}\n\nWorking through it gives {answer}."
+                )
                 problems.append((question, solution.strip(), answer))
     random.Random(seed).shuffle(problems)
     return problems

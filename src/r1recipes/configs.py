@@ -16,7 +16,7 @@ import trl
 import yaml
 
 from r1recipes import RecipeError, notice
-from r1recipes.paths import check_model_path
+from r1recipes.paths import check_model_path, looks_local
 
 PROMPT_FORMATS = ("r1_zero", "chat", "template")
 
@@ -68,8 +68,51 @@ class DatasetSource:
 
 
 @dataclass
-class DataArguments:
-    """Where the rows come from and how a row becomes a prompt."""
+class PromptArguments:
+    """How a row becomes a prompt: shared by training data, generation and evaluation, so a model is always
+    asked the way it was trained."""
+
+    prompt_format: str = field(
+        default="chat",
+        metadata={
+            "help": "r1_zero: the DeepSeek-R1-Zero plain template for base models (the prompt opens <think>); "
+            "chat: optional system prompt + user turn through the chat template; template: `prompt_template`.",
+            "choices": list(PROMPT_FORMATS),
+        },
+    )
+    prompt_column: str = field(default="problem", metadata={"help": "Column holding the question."})
+    system_prompt: str | None = field(default=None, metadata={"help": "System turn for the chat format."})
+    prompt_template: str | None = field(
+        default=None,
+        metadata={"help": "Plain-text prompt with {column} placeholders, for prompt_format: template."},
+    )
+
+    def __post_init__(self):
+        if self.prompt_format not in PROMPT_FORMATS:
+            raise RecipeError(f"unknown prompt_format '{self.prompt_format}' (valid: {', '.join(PROMPT_FORMATS)})")
+        if (self.prompt_format == "template") != (self.prompt_template is not None):
+            raise RecipeError("prompt_template is used with prompt_format: template, and that format needs one")
+        if self.system_prompt is not None and self.prompt_format != "chat":
+            raise RecipeError("system_prompt only applies to prompt_format: chat")
+        _ = self.prompt_fields  # a malformed template fails now, not when the data loads
+
+    @property
+    def prompt_fields(self) -> list[str]:
+        """Dataset columns the prompt is made from."""
+        if self.prompt_template is None:
+            return [self.prompt_column]
+        try:
+            names = [name for _, name, _, _ in string.Formatter().parse(self.prompt_template) if name is not None]
+        except ValueError as exc:
+            raise RecipeError(f"prompt_template is malformed: {exc}") from None
+        if not names or any(not n.isidentifier() for n in names):
+            raise RecipeError("prompt_template needs {column} placeholders naming dataset columns")
+        return list(dict.fromkeys(names))
+
+
+@dataclass
+class DataArguments(PromptArguments):
+    """Where the rows come from (and, from `PromptArguments`, how a row becomes a prompt)."""
 
     dataset_name: str | None = field(
         default=None,
@@ -95,20 +138,6 @@ class DataArguments:
     max_samples: int | None = field(
         default=None, metadata={"help": "Keep at most this many training rows (a seeded random subset)."}
     )
-    prompt_format: str = field(
-        default="chat",
-        metadata={
-            "help": "r1_zero: the DeepSeek-R1-Zero plain template for base models (the prompt opens <think>); "
-            "chat: optional system prompt + user turn through the chat template; template: `prompt_template`.",
-            "choices": list(PROMPT_FORMATS),
-        },
-    )
-    prompt_column: str = field(default="problem", metadata={"help": "Column holding the question."})
-    system_prompt: str | None = field(default=None, metadata={"help": "System turn for the chat format."})
-    prompt_template: str | None = field(
-        default=None,
-        metadata={"help": "Plain-text prompt with {column} placeholders, for prompt_format: template."},
-    )
 
     def __post_init__(self):
         if self.dataset_name and self.dataset_mixture:
@@ -131,26 +160,7 @@ class DataArguments:
             )
         if self.max_samples is not None and self.max_samples < 1:
             raise RecipeError(f"max_samples must be >= 1, got {self.max_samples}")
-        if self.prompt_format not in PROMPT_FORMATS:
-            raise RecipeError(f"unknown prompt_format '{self.prompt_format}' (valid: {', '.join(PROMPT_FORMATS)})")
-        if (self.prompt_format == "template") != (self.prompt_template is not None):
-            raise RecipeError("prompt_template is used with prompt_format: template, and that format needs one")
-        if self.system_prompt is not None and self.prompt_format != "chat":
-            raise RecipeError("system_prompt only applies to prompt_format: chat")
-        _ = self.prompt_fields  # a malformed template fails now, not when the data loads
-
-    @property
-    def prompt_fields(self) -> list[str]:
-        """Dataset columns the prompt is made from."""
-        if self.prompt_template is None:
-            return [self.prompt_column]
-        try:
-            names = [name for _, name, _, _ in string.Formatter().parse(self.prompt_template) if name is not None]
-        except ValueError as exc:
-            raise RecipeError(f"prompt_template is malformed: {exc}") from None
-        if not names or any(not n.isidentifier() for n in names):
-            raise RecipeError("prompt_template needs {column} placeholders naming dataset columns")
-        return list(dict.fromkeys(names))
+        super().__post_init__()
 
 
 @dataclass
@@ -254,19 +264,10 @@ GENERATE_RUNTIME_FIELDS = (
 
 
 @dataclass
-class GenerateConfig:
-    """Stage 3 rejection sampling: sample k completions per prompt, keep the verified, readable ones."""
+class SamplingArguments:
+    """How completions are sampled, for stage 3 generation and for evaluation (`sampling.py`)."""
 
-    output_dir: str | None = field(default=None, metadata={"help": "Folder for the Parquet data and manifest."})
     num_samples: int = field(default=4, metadata={"help": "Completions sampled per prompt (k)."})
-    keep_per_prompt: int = field(default=1, metadata={"help": "Accepted completions kept per prompt at most (m)."})
-    keep_policy: str = field(
-        default="random",
-        metadata={
-            "help": "Which accepted completions to keep: random or shortest.",
-            "choices": ["random", "shortest"],
-        },
-    )
     temperature: float = field(default=0.6, metadata={"help": "Sampling temperature (0 = greedy)."})
     top_p: float = field(default=0.95, metadata={"help": "Nucleus sampling mass."})
     max_new_tokens: int = field(default=4096, metadata={"help": "Tokens per completion at most."})
@@ -282,6 +283,30 @@ class GenerateConfig:
     tensor_parallel_size: int = field(default=1, metadata={"help": "vllm backend: GPUs per model replica."})
     gpu_memory_utilization: float = field(default=0.9, metadata={"help": "vllm backend: share of GPU memory."})
     trust_remote_code: bool = field(default=False, metadata={"help": "Run the model repository's own code."})
+
+    def __post_init__(self):
+        for name in ("num_samples", "max_new_tokens", "batch_size", "tensor_parallel_size"):
+            if getattr(self, name) < 1:
+                raise RecipeError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.temperature < 0 or not 0 < self.top_p <= 1:
+            raise RecipeError(f"need temperature >= 0 and 0 < top_p <= 1, got {self.temperature} and {self.top_p}")
+        if not 0 < self.gpu_memory_utilization <= 1:
+            raise RecipeError(f"gpu_memory_utilization must be in (0, 1], got {self.gpu_memory_utilization}")
+
+
+@dataclass
+class GenerateConfig(SamplingArguments):
+    """Stage 3 rejection sampling: sample k completions per prompt, keep the verified, readable ones."""
+
+    output_dir: str | None = field(default=None, metadata={"help": "Folder for the Parquet data and manifest."})
+    keep_per_prompt: int = field(default=1, metadata={"help": "Accepted completions kept per prompt at most (m)."})
+    keep_policy: str = field(
+        default="random",
+        metadata={
+            "help": "Which accepted completions to keep: random or shortest.",
+            "choices": ["random", "shortest"],
+        },
+    )
     verifiers: dict[str, str] | str | None = field(
         default=None,
         metadata={"help": f"Reward that verifies each task, as {{task: reward}} (default {DEFAULT_VERIFIERS})."},
@@ -324,18 +349,14 @@ class GenerateConfig:
 
         if not self.output_dir:
             raise RecipeError("output_dir is required")
-        counts = ("num_samples", "keep_per_prompt", "max_new_tokens", "batch_size", "tensor_parallel_size")
-        for name in (*counts, "prompts_per_file", "num_shards"):
+        super().__post_init__()
+        for name in ("keep_per_prompt", "prompts_per_file", "num_shards"):
             if getattr(self, name) < 1:
                 raise RecipeError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.verify_processes < 0:
             raise RecipeError(f"verify_processes must be >= 0, got {self.verify_processes}")
         if self.keep_per_prompt > self.num_samples:
             raise RecipeError(f"keep_per_prompt ({self.keep_per_prompt}) exceeds num_samples ({self.num_samples})")
-        if self.temperature < 0 or not 0 < self.top_p <= 1:
-            raise RecipeError(f"need temperature >= 0 and 0 < top_p <= 1, got {self.temperature} and {self.top_p}")
-        if not 0 < self.gpu_memory_utilization <= 1:
-            raise RecipeError(f"gpu_memory_utilization must be in (0, 1], got {self.gpu_memory_utilization}")
         if not 0 <= self.shard_index < self.num_shards:
             raise RecipeError(f"shard_index must be in 0..{self.num_shards - 1}, got {self.shard_index}")
         self.verifiers = parse_structured(self.verifiers, "verifiers") or dict(DEFAULT_VERIFIERS)
@@ -389,3 +410,82 @@ class NonReasoningSource:
     @property
     def dataset_source(self) -> DatasetSource:
         return DatasetSource(self.path, self.name, self.split, 1.0, self.rename)
+
+
+# Fields that change how fast an evaluation goes, or what else it covers, never a benchmark's results
+EVALUATE_RUNTIME_FIELDS = (
+    "backend", "batch_size", "tensor_parallel_size", "gpu_memory_utilization", "benchmarks", "data_file", "data_dir",
+    "output", "start_over",
+)  # fmt: skip
+
+
+@dataclass
+class EvaluateConfig(SamplingArguments):
+    """Evaluation: k samples per benchmark problem, scored by the verifiers that reward training."""
+
+    model: str | None = field(default=None, metadata={"help": "Model folder, .gguf file or Hub id."})
+    benchmarks: list[str] | str = field(
+        default="math500,aime24,amc23,gsm8k",
+        metadata={"help": "Benchmark names, comma-separated (see r1recipes.benchmarks)."},
+    )
+    output: str | None = field(
+        default=None,
+        metadata={"help": "Folder for results.json and samples.jsonl (default: runs/<run>/eval/<stage> for a "
+                  "model in runs/<run>/<stage>, else runs/eval/<model name>)."},
+    )  # fmt: skip
+    data_file: dict[str, str] | str | None = field(
+        default=None,
+        metadata={"help": "Local files instead of the Hub: {benchmark: path}, or one path for one benchmark."},
+    )
+    data_dir: str | None = field(
+        default=None,
+        metadata={"help": "A folder of benchmark files named as in ../shared/data/benchmarks (math500.jsonl, ...)."},
+    )
+    max_problems: int | None = field(default=None, metadata={"help": "Evaluate the first N problems of each."})
+    start_over: bool = field(default=False, metadata={"help": "Delete output's results and samples first."})
+
+    def __post_init__(self):
+        from r1recipes.benchmarks import BENCHMARKS, check_names
+
+        super().__post_init__()
+        if not self.model:
+            raise RecipeError("--model is required (a model folder, .gguf file or Hub id)")
+        check_model_path(self.model)
+        names = [self.benchmarks] if isinstance(self.benchmarks, str) else self.benchmarks
+        names = [name.strip() for item in names for name in str(item).split(",") if name.strip()]  # a,b or a b
+        self.benchmarks = check_names(list(dict.fromkeys(names)))
+        if self.max_problems is not None and self.max_problems < 1:
+            raise RecipeError(f"max_problems must be >= 1, got {self.max_problems}")
+        files = self.data_file
+        if isinstance(files, str) and "=" not in files and not files.lstrip().startswith("{"):
+            if len(self.benchmarks) != 1:
+                raise RecipeError("data_file: one path fits one benchmark; name each: {math500: a.jsonl, ...}")
+            files = {self.benchmarks[0]: files}
+        elif isinstance(files, str) and not files.lstrip().startswith("{"):  # math500=a.jsonl,gsm8k=b.jsonl
+            files = dict(pair.split("=", 1) for pair in files.split(","))
+        files = parse_structured(files, "data_file") or {}
+        unknown = [name for name in files if name not in self.benchmarks]
+        if unknown:
+            raise RecipeError(f"data_file: '{unknown[0]}' is not one of --benchmarks ({', '.join(self.benchmarks)})")
+        if self.data_dir:
+            if not os.path.isdir(self.data_dir):
+                raise RecipeError(f"data_dir not found: {self.data_dir}")
+            for name in self.benchmarks:
+                path = os.path.join(self.data_dir, BENCHMARKS[name].file or "")
+                if BENCHMARKS[name].file and os.path.isfile(path):
+                    files.setdefault(name, path)
+        for name, path in files.items():
+            if not os.path.isfile(path):
+                raise RecipeError(f"data_file for {name} not found: {path}")
+        self.data_file = files
+        if self.output is None:
+            self.output = default_output(self.model)
+
+
+def default_output(model: str) -> str:
+    """runs/<run>/eval/<stage> for a model in runs/<run>/<stage>; else runs/eval/<model name>."""
+    parts = os.path.normpath(model).split(os.sep)
+    if len(parts) >= 3 and parts[-3] == "runs" and parts[-2] != "models":
+        return os.path.join(*parts[:-1], "eval", parts[-1])
+    name = os.path.basename(os.path.normpath(model)).removesuffix(".gguf") if looks_local(model) else model
+    return os.path.join("runs", "eval", name.replace("/", "__"))  # a Hub id: Qwen__Qwen2.5-7B

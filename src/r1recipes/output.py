@@ -14,8 +14,6 @@ name and renamed, so a kill loses at most the chunks in flight, and a half-writt
 `datasets.load_dataset("parquet", data_dir=output_dir + "/data")` loads the result.
 """
 
-import contextlib
-import fcntl
 import itertools
 import json
 import os
@@ -27,7 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from r1recipes import RecipeError, notice
-from r1recipes.files import write_atomically, write_json
+from r1recipes.files import check_writable, locked, write_atomically, write_json
 
 _MESSAGE = pa.struct([("role", pa.string()), ("content", pa.string())])
 ROW_SCHEMA = pa.schema(
@@ -71,13 +69,7 @@ class OutputDir:
         self.chunks = self.path / CHUNKS
 
     def check_writable(self) -> None:
-        """Fail now, creating nothing, when the folder could not be made or written."""
-        existing = self.path.absolute()
-        while not existing.exists():
-            existing = existing.parent
-        if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
-            reason = "not a directory" if not existing.is_dir() else "permission denied"
-            raise RecipeError(f"output_dir {self.path} is not writable ({existing}: {reason})")
+        check_writable(self.path, "output_dir")
 
     def prepare(self, start_over: bool) -> None:
         """Create the folders; `start_over` first deletes what an earlier run of the generator wrote, nothing
@@ -100,13 +92,10 @@ class OutputDir:
     def complete(self) -> bool:
         return (self.path / STAGE).exists()
 
-    @contextlib.contextmanager
     def finishing(self):
         """Held while the merge mixes and writes the manifest: shards that finish at the same moment (as
         Slurm array tasks do) take turns, and the later ones find the folder complete."""
-        with open(self.path / ".finish.lock", "a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            yield
+        return locked(self.path / ".finish.lock")
 
     def check_config(self, plan: dict, record: bool = True) -> None:
         """Refuse a rerun whose `plan` differs from the first run's (its chunks would not fit with theirs);

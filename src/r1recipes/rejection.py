@@ -74,12 +74,15 @@ def assistant_turn(text: str) -> str:
     return f"<think>\n{reasoning_text(text).strip()}\n</think>\n\n{answer}"
 
 
-def _verify(settings: JudgeSettings, prompts: list[Prompt], samples: list[list[Sample]]) -> list[list[float | None]]:
-    """Each sample's verifier score, one verifier call per task in the chunk."""
+def verify(
+    verifiers: dict[str, str], verifier_kwargs: dict[str, dict], prompts: list[Prompt], samples: list[list[Sample]]
+) -> list[list[float | None]]:
+    """Each sample's score from its task's verifier (a reward), one call per task: for judging here and for
+    evaluation (`evaluate.py`), so both score exactly as GRPO rewards."""
     scores: list[list[float | None]] = [[None] * len(s) for s in samples]
     for task in dict.fromkeys(p.task for p in prompts):
-        name = settings.verifiers[task]
-        reward = Reward(name, settings.verifier_kwargs.get(name))
+        name = verifiers[task]
+        reward = Reward(name, verifier_kwargs.get(name))
         mine = [i for i, p in enumerate(prompts) if p.task == task]
         flat = [(i, j) for i in mine for j in range(len(samples[i]))]
         keys = dict.fromkeys(key for i in mine for key in prompts[i].columns)  # sources of a mixture may differ
@@ -110,7 +113,7 @@ def _keep(
 def judge_chunk(chunk: Chunk, settings: JudgeSettings) -> Judged:
     """The kept rows of a chunk and its counts (see the module doc); runs in a worker process."""
     clear_caches()  # a chunk's verdicts must not depend on which chunks this process judged before
-    scores = _verify(settings, chunk.prompts, chunk.samples)
+    scores = verify(settings.verifiers, settings.verifier_kwargs, chunk.prompts, chunk.samples)
     language = settings.filters.get("language", {}).get("language", "en")
     ngram_size = settings.filters.get("repetition", {}).get("ngram_size", 4)
     counts: Counter = Counter()

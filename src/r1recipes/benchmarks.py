@@ -1,0 +1,179 @@
+"""Evaluation benchmarks by name: where each one's rows come from and how a row becomes a problem.
+
+| name          | Hub source (default)                            | question, gold answer                         |
+| ------------- | ----------------------------------------------- | --------------------------------------------- |
+| math500       | HuggingFaceH4/MATH-500, test                    | problem, answer                               |
+| aime24        | HuggingFaceH4/aime_2024, train                  | problem, answer                               |
+| amc23         | math-ai/amc23, test                             | question, answer (`27.0` read as 27)          |
+| gsm8k         | openai/gsm8k (main), test                       | question, the number after `####`             |
+| minerva       | math-ai/minervamath, test                       | question, answer, else the solution's box     |
+| olympiadbench | Hothan/OlympiadBench (OE_TO_maths_en_COMP)      | question, final_answer (a list: joined)       |
+| countdown     | the package's generator (`synthetic.py`)        | problem; nums and target for the verifier     |
+| arithmetic    | the package's generator: sums of three numbers  | problem, answer                               |
+
+A Hub benchmark can come from a local file instead (`.jsonl`, `.json`, `.parquet`, `.csv`, with the same
+columns, or those of the Qwen2.5-Math evaluation files in `../shared/data/benchmarks/`). The two generated
+benchmarks are held out from the package's training data: another seed, and any problem among the first
+`TRAIN_ROWS_EXCLUDED` rows the training seed generates is skipped.
+
+Every benchmark row becomes `{id, problem, answer, solution, task}` (countdown adds `nums` and `target`):
+the columns a prompt is made from and the task's verifier reads, the same the training data has.
+"""
+
+import ast
+import itertools
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from r1recipes import RecipeError
+
+TRAIN_SEED, TEST_SEED = 0, 1_000_003  # the generators' training default, and the held-out benchmarks'
+TRAIN_ROWS_EXCLUDED = 2048  # more than any training file the package builds (512 rows at most)
+GENERATED_ROWS = 500
+
+
+def _plain_number(answer) -> str:
+    """AMC answers are stored as floats (`27.0`)."""
+    text = str(answer).strip()
+    try:
+        return f"{float(text):g}" if "." in text else text
+    except ValueError:
+        return text
+
+
+def _after_hashes(answer: str) -> tuple[str, str]:
+    """GSM8K: (worked solution, final number) from `... #### 1,234`."""
+    solution, _, final = str(answer).rpartition("####")
+    return solution.strip(), final.strip().replace(",", "")
+
+
+def _final_answer_list(answers) -> str:
+    """OlympiadBench: a list (or the text of one) of answers, each possibly in `$...$`."""
+    if isinstance(answers, str):
+        answers = ast.literal_eval(answers) if answers.lstrip().startswith("[") else [answers]
+    return ", ".join(str(a).strip().strip("$").strip() for a in answers)
+
+
+def _solution_text(solution) -> str | None:
+    if isinstance(solution, list):
+        return "\n\n".join(map(str, solution))
+    if isinstance(solution, str) and solution.lstrip().startswith("["):  # OlympiadBench: a list as text
+        try:
+            return "\n\n".join(map(str, ast.literal_eval(solution)))
+        except (ValueError, SyntaxError):
+            return solution
+    return solution
+
+
+def math_row(name: str, row: dict) -> dict:
+    """A maths benchmark row as {problem, answer, solution}; the gold is the `answer` column read the way
+    the benchmark writes it, else the last box of the worked solution."""
+    from r1recipes.rewards.accuracy import gold_answer
+
+    problem = row.get("problem") or row.get("question")
+    solution, answer = _solution_text(row.get("solution")), row.get("answer")
+    if name == "gsm8k":
+        solution, answer = _after_hashes(answer)
+    elif name == "olympiadbench":
+        answer = _final_answer_list(row["final_answer"])
+    elif name == "amc23":
+        answer = _plain_number(answer)
+    return {"problem": str(problem or "").strip(), "answer": gold_answer(answer, solution), "solution": solution}
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    name: str
+    task: str  # picks the verifier, as a training row's `task` column does
+    hub: tuple[str, str | None, str] | None = None  # (dataset, config, split)
+    file: str | None = None  # its file name in a folder like ../shared/data/benchmarks
+    generate: Callable[[int], list[dict]] | None = None  # seed -> rows, for the package's own tasks
+
+
+def _countdown(seed: int) -> list[dict]:
+    from r1recipes.synthetic import countdown_rows
+
+    return countdown_rows(GENERATED_ROWS if seed == TEST_SEED else TRAIN_ROWS_EXCLUDED, seed)
+
+
+def _arithmetic(seed: int) -> list[dict]:
+    from r1recipes.synthetic import arithmetic_rows
+
+    count = GENERATED_ROWS * 2 if seed == TEST_SEED else TRAIN_ROWS_EXCLUDED  # room for the skipped ones
+    return arithmetic_rows(count, seed, num_operands=3, max_value=99)
+
+
+BENCHMARKS = {
+    b.name: b
+    for b in (
+        Benchmark("math500", "math", ("HuggingFaceH4/MATH-500", None, "test"), "math500.jsonl"),
+        Benchmark("aime24", "math", ("HuggingFaceH4/aime_2024", None, "train"), "aime24.jsonl"),
+        Benchmark("amc23", "math", ("math-ai/amc23", None, "test"), "amc23.jsonl"),
+        Benchmark("gsm8k", "math", ("openai/gsm8k", "main", "test"), "gsm8k.jsonl"),
+        Benchmark("minerva", "math", ("math-ai/minervamath", None, "test"), "minerva_math.jsonl"),
+        Benchmark(
+            "olympiadbench", "math", ("Hothan/OlympiadBench", "OE_TO_maths_en_COMP", "train"), "olympiadbench.jsonl"
+        ),
+        Benchmark("countdown", "countdown", generate=_countdown),
+        Benchmark("arithmetic", "math", generate=_arithmetic),
+    )
+}
+
+
+def check_names(names: list[str]) -> list[str]:
+    unknown = [n for n in names if n not in BENCHMARKS]
+    if unknown or not names:
+        what = f"unknown benchmark '{unknown[0]}'" if unknown else "no benchmarks named"
+        raise RecipeError(f"{what} (valid: {', '.join(BENCHMARKS)})")
+    return names
+
+
+def held_out_rows(benchmark: Benchmark) -> Iterator[dict]:
+    """A generated benchmark's rows, skipping any problem the training seed also generates."""
+    seen = {row["problem"] for row in benchmark.generate(TRAIN_SEED)}
+    rows = (row for row in benchmark.generate(TEST_SEED) if row["problem"] not in seen)
+    return itertools.islice(rows, GENERATED_ROWS)
+
+
+def source_of(benchmark: Benchmark, data_file: str | None) -> str:
+    """Where the rows come from, in words for results.json."""
+    if data_file:
+        return data_file
+    if benchmark.generate:
+        return f"r1recipes.synthetic {benchmark.name}, seed {TEST_SEED}"
+    dataset, config, split = benchmark.hub
+    return f"{dataset}{f' ({config})' if config else ''}, {split}"
+
+
+def load_benchmark(name: str, data_file: str | None = None, max_problems: int | None = None) -> list[dict]:
+    """The first `max_problems` rows of a benchmark as {id, problem, answer, solution, task, ...}."""
+    from r1recipes.configs import DatasetSource
+    from r1recipes.data import stream_rows
+
+    benchmark = BENCHMARKS[name]
+    if benchmark.generate and not data_file:
+        raw = held_out_rows(benchmark)
+    else:
+        path, config, split = (data_file, None, "train") if data_file else benchmark.hub
+        raw = stream_rows([DatasetSource(path, config, split)])
+    try:
+        return _problems(benchmark, data_file, itertools.islice(raw, max_problems))
+    except RecipeError as exc:
+        hint = f" (or read a local file: --data_file {name}=PATH, or --data_dir DIR)" if benchmark.hub else ""
+        raise RecipeError(f"{exc}{hint}") from None
+
+
+def _problems(benchmark: Benchmark, data_file: str | None, raw) -> list[dict]:
+    name = benchmark.name
+    rows = []
+    for position, row in enumerate(raw):
+        problem = dict(row) if benchmark.generate else math_row(name, row)
+        problem.update(
+            id=str(row.get("unique_id") or row.get("id") or row.get("idx") or position), task=benchmark.task
+        )
+        if not problem.get("problem"):
+            raise RecipeError(f"{name}: row {position} of {source_of(benchmark, data_file)} has no problem text")
+        rows.append(problem)
+    if not rows:
+        raise RecipeError(f"{name}: {source_of(benchmark, data_file)} has no rows")
+    return rows

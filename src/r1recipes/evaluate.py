@@ -1,0 +1,186 @@
+"""Evaluation: k samples per problem of each benchmark, scored by the verifiers that reward training.
+
+    python -m r1recipes.evaluate --model runs/SmolLM2-135M/stage2 --benchmarks math500,gsm8k,countdown \
+        [--num_samples 4 --temperature 0.6 --top_p 0.95 --max_new_tokens 4096 --prompt_format chat] \
+        [--data_dir ../shared/data/benchmarks] [--max_problems 50] [--output runs/SmolLM2-135M/eval/stage2]
+    make eval MODEL_PATH=runs/SmolLM2-135M/stage2 BENCHMARKS=gsm8k,countdown [NUM_PROCESSES=8 ARGS="..."]
+    torchrun --nproc_per_node 8 -m r1recipes.evaluate ...   # data parallel: each process a share of the problems
+
+Benchmarks are named in `benchmarks.py` (Hub datasets, local files, the package's own countdown and arithmetic
+tasks). Prompts are made as in training (`prompt_format`, `system_prompt`, `prompt_template`: the recipe fields
+of the same names), sampled with vLLM on GPUs or batched transformers `generate` (`sampling.py`: a sample
+depends only on the seed, its problem's position and its index), and judged by the reward that verifies the
+task in GRPO and rejection sampling (`rejection.verify`: `accuracy` for maths, `countdown`). A sample is correct
+when that reward gives 1.0. Metrics (`metrics.py`): pass@1 over k samples, pass@k, maj@k, 95% intervals, mean
+length in tokens, shares truncated and without an answer. Output (`eval_results.py`): results.json and
+samples.jsonl; a rerun skips finished benchmarks.
+
+Departures from the R1 report: R1 samples 4 to 64 times per problem with up to 32,768 tokens; the defaults
+here are 4 samples and 4,096 tokens (raise `--max_new_tokens` for long chains of thought). Its answers are
+checked by rules only, where R1 also used a model as judge for some formats.
+"""
+
+import os
+import time
+
+from r1recipes import RecipeError, notice
+from r1recipes.benchmarks import BENCHMARKS, load_benchmark, source_of
+from r1recipes.configs import DEFAULT_VERIFIERS, EVALUATE_RUNTIME_FIELDS, EvaluateConfig, PromptArguments
+from r1recipes.eval_results import ResultsDir
+from r1recipes.metrics import Verdict, summarize
+from r1recipes.parser import Recipe, RecipeParser
+from r1recipes.prompts import make_prompt
+from r1recipes.rejection import Prompt, verify
+from r1recipes.rewards.accuracy import normalize
+from r1recipes.rewards.text import final_answers
+from r1recipes.stage import now_utc, provenance, run_cli
+
+
+def this_process() -> tuple[int, int]:
+    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def stated_answer(text: str) -> str | None:
+    answers = [a.strip() for a in final_answers(text) if a.strip()]
+    return " ; ".join(answers) if answers else None
+
+
+def gold_of(row: dict) -> str | None:
+    if row["task"] == "countdown":
+        return f"{row['target']} from {row['nums']}"
+    return row.get("answer")
+
+
+def score(benchmark: str, rows: list[dict], prompts: list, samples: list[list], positions: list[int]) -> list[dict]:
+    """One record per sample: what the model was asked and said, and the task verifier's score and verdict."""
+    judged = [
+        Prompt(
+            p,
+            row["id"],
+            row["task"],
+            prompt if isinstance(prompt, list) else [{"role": "user", "content": prompt}],
+            row,
+        )
+        for p, row, prompt in zip(positions, rows, prompts, strict=True)
+    ]
+    scores = verify(DEFAULT_VERIFIERS, {}, judged, samples)
+    records = []
+    for p, row, prompt, problem_samples, problem_scores in zip(positions, rows, prompts, samples, scores, strict=True):
+        for j, (sample, value) in enumerate(zip(problem_samples, problem_scores, strict=True)):
+            records.append(
+                {
+                    "benchmark": benchmark,
+                    "id": row["id"],
+                    "position": p,
+                    "sample": j,
+                    "prompt": prompt,
+                    "completion": sample.text,
+                    "answer": stated_answer(sample.text),
+                    "gold": gold_of(row),
+                    "score": value,
+                    "correct": value is not None and value >= 1.0,
+                    "tokens": sample.num_tokens,
+                    "truncated": sample.truncated,
+                }
+            )
+    return records
+
+
+def benchmark_metrics(rows: list[dict]) -> dict:
+    """`metrics.summarize` over the merged sample records of one benchmark (sorted by problem, then sample)."""
+    problems: dict[int, list[Verdict]] = {}
+    for row in rows:
+        key = normalize(row["answer"]) if row["answer"] is not None else None
+        problems.setdefault(row["position"], []).append(Verdict(row["correct"], key, row["tokens"], row["truncated"]))
+    return summarize(list(problems.values()))
+
+
+def run_benchmark(name, rows, prompt_args, backend, tokenizer, sampler, config, out) -> dict | None:
+    """Sample and judge this process's share of a benchmark; merge when it is the last share to finish."""
+    from tqdm.auto import tqdm
+
+    from r1recipes.sampling import prompt_token_ids
+
+    rank, world = this_process()
+    start = time.perf_counter()
+    if not out.shard_path(name, rank, world).exists():  # else sampled by a run stopped before the merge
+        positions = list(range(rank, len(rows), world))
+        mine = [rows[p] for p in positions]
+        prompts = [make_prompt(row, prompt_args) for row in mine]
+        bar = tqdm(total=len(mine), unit="problem", desc=name, dynamic_ncols=True, disable=rank != 0)
+        samples = sampler.generate(prompt_token_ids(tokenizer, prompts), positions, progress=bar.update)
+        bar.close()
+        out.write_shard(name, rank, world, score(name, mine, prompts, samples, positions))
+    benchmark = BENCHMARKS[name]
+    info = {
+        "source": source_of(benchmark, config.data_file.get(name)),
+        "task": benchmark.task,
+        "verifier": DEFAULT_VERIFIERS[benchmark.task],
+        "backend": backend,
+        "seconds": round(time.perf_counter() - start, 1),  # this process's, for the share it sampled
+        "finished_at": now_utc(),
+    }
+    return out.merge(name, world, lambda merged: {**benchmark_metrics(merged), **info})
+
+
+def print_table(results: dict, names: list[str]) -> None:
+    k = results["config"]["num_samples"]
+    header = f"{'benchmark':<14}{'problems':>9}{'pass@1':>9}{'95% CI':>16}{f'pass@{k}':>9}{f'maj@{k}':>9}"
+    lines = [header + f"{'tokens':>8}{'trunc.':>8}", "-" * (len(header) + 16)]
+    for name in names:
+        m = results["benchmarks"][name]
+        low, high = m["ci95"]["pass@1"]
+        lines.append(
+            f"{name:<14}{m['problems']:>9}{m['pass@1']:>9.1%}{f'[{low:.1%}, {high:.1%}]':>16}"
+            f"{m[f'pass@{k}']:>9.1%}{m[f'maj@{k}']:>9.1%}{m['mean_length']:>8.0f}{m['truncated']:>8.1%}"
+        )
+    print("\n".join(lines), flush=True)
+
+
+def main(config: EvaluateConfig, prompt_args: PromptArguments, recipe: Recipe | None = None) -> dict:
+    """results.json's contents once this process's benchmarks are done."""
+    from r1recipes.configs import ModelArguments
+    from r1recipes.sampling import load_sampler, pick_backend
+
+    world = this_process()[1]
+    if config.start_over and world > 1:
+        raise RecipeError("start_over with several processes would let one delete another's work: run it alone")
+    settings = {k: v for k, v in vars(config).items() if k not in EVALUATE_RUNTIME_FIELDS and k != "model"}
+    settings.update(vars(prompt_args))
+    out = ResultsDir(config.output)
+    origin = provenance("evaluate", recipe or Recipe(), now_utc())
+    header = {"model": config.model, "config": settings, "created_at": origin["started_at"]}
+    header.update({key: origin[key] for key in ("git_commit", "git_dirty", "recipe")})
+    out.check(header, config.start_over)
+    finished = set() if config.start_over else out.finished()
+    todo, merged = [name for name in config.benchmarks if name not in finished], []
+    if todo:
+        backend = pick_backend(config.backend)
+        problems = {name: load_benchmark(name, config.data_file.get(name), config.max_problems) for name in todo}
+        missing = [
+            c for c in prompt_args.prompt_fields if any(c not in row for rows in problems.values() for row in rows)
+        ]
+        if missing:
+            raise RecipeError(f"the prompt needs a column '{missing[0]}' that benchmark rows lack (they have "
+                              f"{', '.join(next(iter(problems.values()))[0])})")  # fmt: skip
+        out.prepare(header, config.start_over)
+        notice(f"evaluating {config.model} on {', '.join(todo)} with {backend}, {config.num_samples} samples each")
+        tokenizer, sampler = load_sampler(ModelArguments(model_name_or_path=config.model), config, backend)
+        merged = [
+            run_benchmark(name, problems[name], prompt_args, backend, tokenizer, sampler, config, out) for name in todo
+        ]
+    else:
+        notice(f"{out.path}: every benchmark asked for is finished (--start_over true to evaluate again)")
+    results = out.results
+    done = [name for name in config.benchmarks if name in results["benchmarks"]]
+    if len(done) == len(config.benchmarks) and (world == 1 or any(merged)):  # once, by the last to merge
+        print_table(results, done)
+    return results
+
+
+def make_parser() -> RecipeParser:
+    return RecipeParser((EvaluateConfig, PromptArguments), prog="python -m r1recipes.evaluate")
+
+
+if __name__ == "__main__":
+    run_cli(main, make_parser)
