@@ -13,10 +13,12 @@ export HF_HUB_OFFLINE ?= 1
 # NUM_PROCESSES the processes for accelerate launch; ARGS recipe overrides for every recipe the target runs.
 MODEL ?=
 STUDENT ?=
-# make eval: MODEL_PATH a model folder, .gguf or Hub id; BENCHMARKS names (r1recipes.benchmarks); OUTPUT its folder
+# make eval: MODEL_PATH a model folder, .gguf or Hub id; BENCHMARKS names (r1recipes.benchmarks); OUTPUT its folder.
+# make report: RUN_DIR a run folder (runs/<MODEL>)
 MODEL_PATH ?=
 BENCHMARKS ?= math500,aime24,amc23,gsm8k
 OUTPUT ?=
+RUN_DIR ?=
 ACCELERATE ?=
 NUM_PROCESSES ?=
 ARGS ?=
@@ -25,7 +27,7 @@ LAUNCH = --accelerate "$(ACCELERATE)" $(if $(NUM_PROCESSES),--num_processes $(NU
 
 .DEFAULT_GOAL := help
 .PHONY: help install test test-slow test-slurm lint format demo demo-clean clean \
-	stage1 stage2 stage3 stage4 distill zero tinyzero pipeline fork eval
+	stage1 stage2 stage3 stage4 distill zero tinyzero pipeline fork eval report
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z0-9-]+):.*## /\1\t/' | \
@@ -77,6 +79,9 @@ pipeline: install ## stages 1-4 then every student, skipping complete stages (a 
 eval: install ## pass@k of a model: make eval MODEL_PATH=runs/X/stage2 BENCHMARKS=gsm8k,countdown [OUTPUT= NUM_PROCESSES= ARGS=]
 	$(PY) $(if $(NUM_PROCESSES),-m torch.distributed.run --standalone --nproc_per_node $(NUM_PROCESSES)) -m r1recipes.evaluate \
 		--model "$(MODEL_PATH)" --benchmarks "$(BENCHMARKS)" $(if $(OUTPUT),--output "$(OUTPUT)") $(ARGS)
+
+report: install ## report.md and plots/ of a run folder: make report RUN_DIR=runs/SmolLM2-135M
+	$(PY) -m r1recipes.report "$(RUN_DIR)"
 
 fork: install ## copy a recipe folder, its outputs moved to runs/<TO>/: make fork FROM=Qwen2.5-3B TO=my-run
 	$(PIPELINE) fork --from "$(FROM)" --to "$(TO)"

@@ -35,6 +35,15 @@ def test_every_shared_file_reads_as_problems_with_gold_answers(name):
 
 
 @needs_shared
+@pytest.mark.parametrize("name", [name for name, b in BENCHMARKS.items() if b.file])
+def test_every_gold_answer_boxed_verifies_against_itself(name):
+    rows = load_benchmark(name, shared_file(name))
+    samples = [[Sample(f"\\boxed{{{row['answer']}}}", 10, False)] for row in rows]
+    metrics = benchmark_metrics(score(name, rows, [row["problem"] for row in rows], samples, list(range(len(rows)))))
+    assert (metrics["pass@1"], metrics["unverifiable"]) == (1.0, 0.0)
+
+
+@needs_shared
 def test_gold_answers_are_read_the_way_each_benchmark_writes_them():
     assert load_benchmark("gsm8k", shared_file("gsm8k"), 1)[0]["answer"] == "18"  # after "####"
     assert load_benchmark("amc23", shared_file("amc23"), 1)[0]["answer"] == "27"  # stored as "27.0"

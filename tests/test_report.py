@@ -115,8 +115,8 @@ def test_report_of_a_trained_evaluated_run(run_dir, capsys):
 
 def test_report_of_what_evaluate_wrote(run_dir, tiny_model, capsys):
     for name, model in [("base", tiny_model), ("stage2", run_dir / "stage2")]:
-        argv = ["--model", str(model), "--output", str(run_dir / "eval" / name), "--benchmarks", "countdown,arithmetic",
-                "--max_problems", "2", "--num_samples", "2", "--max_new_tokens", "8"]  # fmt: skip
+        argv = ["--model", str(model), "--output", str(run_dir / "eval" / name), "--max_new_tokens", "8",
+                "--benchmarks", "countdown,arithmetic", "--max_problems", "2", "--num_samples", "2"]  # fmt: skip
         evaluate.main(*evaluate.make_parser().parse(argv))
     capsys.readouterr()
     out = render(run_dir, capsys)
@@ -170,7 +170,7 @@ def test_expected_stages_come_from_the_recipe_folder_of_the_same_name(tmp_path, 
     assert f"- Missing or not complete (no `stage.json`): {missing}\n" in (run / "report.md").read_text()
 
 
-@pytest.mark.parametrize("make", ["missing", "file", "empty"])
+@pytest.mark.parametrize("make", ["missing", "file", "empty", "unnamed"])
 def test_bad_input_is_one_error_line_and_writes_nothing(tmp_path, make):
     run = tmp_path / "run"
     if make == "file":
@@ -179,7 +179,7 @@ def test_bad_input_is_one_error_line_and_writes_nothing(tmp_path, make):
         (run / "stage1").mkdir(parents=True)  # a stage folder, but nothing complete and no results
     before = sorted(tmp_path.rglob("*"))
     result = subprocess.run(
-        [sys.executable, "-m", "r1recipes.report", "run"],
+        [sys.executable, "-m", "r1recipes.report", "" if make == "unnamed" else "run"],
         cwd=tmp_path,
         env={**os.environ, "HF_HUB_OFFLINE": "1"},
         capture_output=True,

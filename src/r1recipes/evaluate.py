@@ -92,7 +92,9 @@ def benchmark_metrics(rows: list[dict]) -> dict:
     for row in rows:
         key = normalize(row["answer"]) if row["answer"] is not None else None
         problems.setdefault(row["position"], []).append(Verdict(row["correct"], key, row["tokens"], row["truncated"]))
-    return summarize(list(problems.values()))
+    metrics = summarize(list(problems.values()))
+    metrics["unverifiable"] = round(sum(row["score"] is None for row in rows) / len(rows), 6)  # counted wrong
+    return metrics
 
 
 def run_benchmark(name, rows, prompt_args, backend, tokenizer, sampler, config, out) -> dict | None:

@@ -207,7 +207,7 @@ def write_report(run: Run, output: Path) -> list[str]:
 
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m r1recipes.report", description=__doc__.split("\n")[0])
-    parser.add_argument("run_dir", type=Path, help="a run folder, e.g. runs/SmolLM2-135M")
+    parser.add_argument("run_dir", help="a run folder, e.g. runs/SmolLM2-135M")
     parser.add_argument("--output", type=Path, default=None, help="the report (default RUN_DIR/report.md)")
     return parser
 
@@ -215,11 +215,13 @@ def make_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     args = make_parser().parse_args(argv)
     try:
-        run = collect(args.run_dir)
+        if not args.run_dir:  # `make report` without RUN_DIR
+            raise RecipeError("a run folder is required: make report RUN_DIR=runs/<MODEL>")
+        run = collect(Path(args.run_dir))
     except RecipeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
-    output = args.output or args.run_dir / "report.md"
+    output = args.output or run.folder / "report.md"
     output.parent.mkdir(parents=True, exist_ok=True)
     evaluation = write_report(run, output)
     print(output, *evaluation, sep="\n")
