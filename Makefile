@@ -13,15 +13,16 @@ export HF_HUB_OFFLINE ?= 1
 # NUM_PROCESSES the processes for accelerate launch; ARGS recipe overrides for every recipe the target runs.
 MODEL ?=
 STUDENT ?=
-# make eval: MODEL_PATH a model folder, .gguf or Hub id; BENCHMARKS names (r1recipes.benchmarks); OUTPUT its folder.
-# make report: RUN_DIR a run folder (runs/<MODEL>)
+ACCELERATE ?=
+NUM_PROCESSES ?=
+ARGS ?=
+# make eval: MODEL_PATH a model folder, .gguf or Hub id; BENCHMARKS names (r1recipes.benchmarks); OUTPUT its folder;
+# NUM_PROCESSES data-parallel processes (torch.distributed.run); ARGS evaluate's own flags.
+# make report: RUN_DIR a run folder (runs/<MODEL>).
 MODEL_PATH ?=
 BENCHMARKS ?= math500,aime24,amc23,gsm8k
 OUTPUT ?=
 RUN_DIR ?=
-ACCELERATE ?=
-NUM_PROCESSES ?=
-ARGS ?=
 PIPELINE := $(PY) -m r1recipes.pipeline
 LAUNCH = --accelerate "$(ACCELERATE)" $(if $(NUM_PROCESSES),--num_processes $(NUM_PROCESSES)) --args "$(ARGS)"
 

@@ -21,15 +21,18 @@ the columns a prompt is made from and the task's verifier reads, the same the tr
 """
 
 import ast
+import functools
 import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from r1recipes import RecipeError
+from r1recipes.synthetic import arithmetic_rows, countdown_rows
 
 TRAIN_SEED, TEST_SEED = 0, 1_000_003  # the generators' training default, and the held-out benchmarks'
 TRAIN_ROWS_EXCLUDED = 2048  # more than any training file the package builds (512 rows at most)
 GENERATED_ROWS = 500
+SPARE_ROWS = 100  # generated beyond GENERATED_ROWS, to stand in for any skipped
 
 
 def _plain_number(answer) -> str:
@@ -87,20 +90,7 @@ class Benchmark:
     task: str  # picks the verifier, as a training row's `task` column does
     hub: tuple[str, str | None, str] | None = None  # (dataset, config, split)
     file: str | None = None  # its file name in a folder like ../shared/data/benchmarks
-    generate: Callable[[int], list[dict]] | None = None  # seed -> rows, for the package's own tasks
-
-
-def _countdown(seed: int) -> list[dict]:
-    from r1recipes.synthetic import countdown_rows
-
-    return countdown_rows(GENERATED_ROWS if seed == TEST_SEED else TRAIN_ROWS_EXCLUDED, seed)
-
-
-def _arithmetic(seed: int) -> list[dict]:
-    from r1recipes.synthetic import arithmetic_rows
-
-    count = GENERATED_ROWS * 2 if seed == TEST_SEED else TRAIN_ROWS_EXCLUDED  # room for the skipped ones
-    return arithmetic_rows(count, seed, num_operands=3, max_value=99)
+    generate: Callable[[int, int], list[dict]] | None = None  # (rows, seed) -> rows, for the package's own tasks
 
 
 BENCHMARKS = {
@@ -114,8 +104,8 @@ BENCHMARKS = {
         Benchmark(
             "olympiadbench", "math", ("Hothan/OlympiadBench", "OE_TO_maths_en_COMP", "train"), "olympiadbench.jsonl"
         ),
-        Benchmark("countdown", "countdown", generate=_countdown),
-        Benchmark("arithmetic", "math", generate=_arithmetic),
+        Benchmark("countdown", "countdown", generate=countdown_rows),
+        Benchmark("arithmetic", "math", generate=functools.partial(arithmetic_rows, num_operands=3, max_value=99)),
     )
 }
 
@@ -130,8 +120,8 @@ def check_names(names: list[str]) -> list[str]:
 
 def held_out_rows(benchmark: Benchmark) -> Iterator[dict]:
     """A generated benchmark's rows, skipping any problem the training seed also generates."""
-    seen = {row["problem"] for row in benchmark.generate(TRAIN_SEED)}
-    rows = (row for row in benchmark.generate(TEST_SEED) if row["problem"] not in seen)
+    seen = {row["problem"] for row in benchmark.generate(TRAIN_ROWS_EXCLUDED, TRAIN_SEED)}
+    rows = (row for row in benchmark.generate(GENERATED_ROWS + SPARE_ROWS, TEST_SEED) if row["problem"] not in seen)
     return itertools.islice(rows, GENERATED_ROWS)
 
 

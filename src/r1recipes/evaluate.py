@@ -53,19 +53,14 @@ def gold_of(row: dict) -> str | None:
 
 def score(benchmark: str, rows: list[dict], prompts: list, samples: list[list], positions: list[int]) -> list[dict]:
     """One record per sample: what the model was asked and said, and the task verifier's score and verdict."""
-    judged = [
-        Prompt(
-            p,
-            row["id"],
-            row["task"],
-            prompt if isinstance(prompt, list) else [{"role": "user", "content": prompt}],
-            row,
-        )
-        for p, row, prompt in zip(positions, rows, prompts, strict=True)
-    ]
+    judged = []
+    for p, row, prompt in zip(positions, rows, prompts, strict=True):
+        messages = prompt if isinstance(prompt, list) else [{"role": "user", "content": prompt}]
+        judged.append(Prompt(p, row["id"], row["task"], messages, row))
     scores = verify(DEFAULT_VERIFIERS, {}, judged, samples)
     records = []
     for p, row, prompt, problem_samples, problem_scores in zip(positions, rows, prompts, samples, scores, strict=True):
+        gold = gold_of(row)
         for j, (sample, value) in enumerate(zip(problem_samples, problem_scores, strict=True)):
             records.append(
                 {
@@ -76,7 +71,7 @@ def score(benchmark: str, rows: list[dict], prompts: list, samples: list[list], 
                     "prompt": prompt,
                     "completion": sample.text,
                     "answer": stated_answer(sample.text),
-                    "gold": gold_of(row),
+                    "gold": gold,
                     "score": value,
                     "correct": value is not None and value >= 1.0,
                     "tokens": sample.num_tokens,
