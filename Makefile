@@ -19,10 +19,12 @@ ARGS ?=
 # make eval: MODEL_PATH a model folder, .gguf or Hub id; BENCHMARKS names (r1recipes.benchmarks); OUTPUT its folder;
 # NUM_PROCESSES data-parallel processes (torch.distributed.run); ARGS evaluate's own flags.
 # make report: RUN_DIR a run folder (runs/<MODEL>).
+# make demo: DEMO the recipe folder (SmolLM2-135M; tiny for a smoke-sized run in a minute or two).
 MODEL_PATH ?=
 BENCHMARKS ?= math500,aime24,amc23,gsm8k
 OUTPUT ?=
 RUN_DIR ?=
+DEMO ?= SmolLM2-135M
 PIPELINE := $(PY) -m r1recipes.pipeline
 LAUNCH = --accelerate "$(ACCELERATE)" $(if $(NUM_PROCESSES),--num_processes $(NUM_PROCESSES)) --args "$(ARGS)"
 
@@ -87,13 +89,11 @@ report: install ## report.md and plots/ of a run folder: make report RUN_DIR=run
 fork: install ## copy a recipe folder, its outputs moved to runs/<TO>/: make fork FROM=Qwen2.5-3B TO=my-run
 	$(PIPELINE) fork --from "$(FROM)" --to "$(TO)"
 
-demo: install ## smoke pipeline on tiny random models, every stage and a student, under runs/tiny/
-	$(PIPELINE) all --model tiny
-	@echo "demo outputs: runs/tiny/stage1 ... stage4, distill_tiny-student (each with stage.json)"
+demo: install ## the whole R1 pipeline on SmolLM2-135M on a CPU, evaluated after each stage, with a report (DEMO=tiny: smoke)
+	$(PIPELINE) all --model "$(DEMO)"
 
-demo-clean: ## remove what `make demo` wrote
-	rm -rf runs/tiny runs/models/tiny runs/models/tiny-student runs/models/tiny-reward \
-		runs/data/arithmetic.jsonl runs/data/general.jsonl
+demo-clean: install ## remove what `make demo` wrote: runs/SmolLM2-135M and the models and data built for it
+	$(PIPELINE) clean --model "$(DEMO)"
 
 clean: ## remove .venv and every run output
 	rm -rf $(VENV) runs src/*.egg-info

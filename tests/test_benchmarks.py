@@ -1,15 +1,18 @@
 """Benchmarks by name: rows read from the shared benchmark files, generated held-out sets, and the gold check
 the issue asks for (MATH-500's worked solutions, scored as model outputs by the evaluation's own scorer)."""
 
+import json
 from pathlib import Path
 
 import pytest
 
 from r1recipes import RecipeError
-from r1recipes.benchmarks import BENCHMARKS, TRAIN_SEED, check_names, load_benchmark
+from r1recipes.benchmarks import BENCHMARKS, TRAIN_ROWS_EXCLUDED, TRAIN_SEED, check_names, load_benchmark
 from r1recipes.evaluate import benchmark_metrics, score
+from r1recipes.recipes import BUILT_INPUTS
 from r1recipes.sampling import Sample
 from r1recipes.synthetic import arithmetic_rows, countdown_rows
+from r1recipes.synthetic import main as synthetic_main
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "benchmarks"
 needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason=f"no {SHARED}")
@@ -61,6 +64,20 @@ def test_generated_benchmarks_are_fixed_and_held_out_from_the_training_data():
     assert not {r["problem"] for r in countdown} & {r["problem"] for r in countdown_rows(256, TRAIN_SEED)}
     trained = {r["problem"] for r in arithmetic_rows(2048, TRAIN_SEED, num_operands=3)}
     assert not {r["problem"] for r in load_benchmark("arithmetic")} & trained
+
+
+@pytest.mark.parametrize("name", ["word_problems", "countdown3"])
+def test_the_demo_benchmarks_are_the_distribution_of_the_demos_training_files(name, tmp_path):
+    """The command that builds runs/data/<name>.jsonl writes exactly the benchmark generator's rows for the
+    training seed, so the test set comes from the same distribution and skips every training problem."""
+    command = BUILT_INPUTS[f"runs/data/{name}.jsonl"]
+    assert command[0] == "r1recipes.synthetic"
+    synthetic_main([*command[1:], "--output", str(tmp_path / "train.jsonl")])
+    trained = [json.loads(line) for line in (tmp_path / "train.jsonl").read_text().splitlines()]
+    assert trained == BENCHMARKS[name].generate(len(trained), TRAIN_SEED) and len(trained) <= TRAIN_ROWS_EXCLUDED
+    held_out = load_benchmark(name)
+    assert len(held_out) == 500 and held_out[0]["task"] == trained[0]["task"]
+    assert not {r["problem"] for r in held_out} & {r["problem"] for r in trained}
 
 
 def test_a_missing_or_empty_data_file_is_one_clear_error(tmp_path):

@@ -6,7 +6,7 @@ import pytest
 from r1recipes import RecipeError
 from r1recipes.configs import DataArguments, SFTDataArguments
 from r1recipes.data import grpo_datasets, load_train_test, sft_datasets, stream_rows
-from r1recipes.synthetic import arithmetic_rows, general_rows
+from r1recipes.synthetic import arithmetic_rows, countdown_rows, general_rows
 
 ROWS = arithmetic_rows(40, seed=3)
 
@@ -112,13 +112,43 @@ def test_add_columns_routes_a_general_source_beside_a_reasoning_one(tmp_path):
     ]
     args = DataArguments(dataset_mixture=mixture)
     train, _ = grpo_datasets(args, seed=0)
-    assert sorted(train.column_names) == ["answer", "problem", "prompt", "source", "task"]
+    assert sorted(train.column_names) == ["answer", "problem", "prompt", "solution", "source", "task"]
+    assert train["solution"].count(None) == 4  # general rows have no solution
     assert (
         sorted(zip(train["task"], train["source"], strict=True)) == [("general", "chat")] * 4 + [("math", "maths")] * 6
     )
     streamed = list(stream_rows(args.sources))
     assert [row["task"] for row in streamed] == ["math"] * 6 + ["general"] * 4
     assert streamed[-1]["source"] == "chat" and "question" not in streamed[-1]
+
+
+def test_a_column_only_some_sources_have_is_kept_empty_in_the_others(tmp_path):
+    """Countdown rows carry `nums` and `target` that word problems lack; the countdown reward reads them."""
+    (tmp_path / "countdown").mkdir()
+    countdown = write(tmp_path / "countdown", "jsonl", countdown_rows(3, seed=1, max_count=3))
+    mixture = [{"path": write(tmp_path, "jsonl", ROWS[:2])}, {"path": countdown}]
+    train, _ = grpo_datasets(DataArguments(dataset_mixture=mixture), seed=0)
+    assert train.column_names == ["problem", "answer", "solution", "task", "nums", "target", "prompt"]
+    assert train["nums"][:2] == [None, None] and all(len(n) == 3 for n in train["nums"][2:])
+    assert train["task"] == ["math"] * 2 + ["countdown"] * 3
+    sft, _ = sft_datasets(SFTDataArguments(dataset_mixture=mixture), seed=0)
+    assert len(sft) == 5 and sft.column_names == ["prompt", "completion"]
+
+
+def test_max_rows_takes_the_first_rows_of_a_source_loaded_or_streamed(tmp_path):
+    (tmp_path / "countdown").mkdir()
+    countdown = countdown_rows(5, seed=1, max_count=3)
+    mixture = [
+        {"path": write(tmp_path, "jsonl", ROWS), "max_rows": 3},
+        {"path": write(tmp_path / "countdown", "jsonl", countdown), "max_rows": 2},
+    ]
+    args = DataArguments(dataset_mixture=mixture)
+    streamed = [row["problem"] for row in stream_rows(args.sources)]
+    assert streamed == [r["problem"] for r in ROWS[:3] + countdown[:2]]
+    train, _ = load_train_test(args, every_column, seed=0)
+    assert sorted(train["problem"]) == sorted(streamed)
+    args = DataArguments(dataset_mixture=[{"path": mixture[0]["path"], "max_rows": 10, "weight": 0.5}])
+    assert set(load_train_test(args, every_column, seed=0)[0]["problem"]) < {r["problem"] for r in ROWS[:10]}
 
 
 def test_unsupported_file_type(tmp_path):
@@ -134,6 +164,7 @@ def test_unsupported_file_type(tmp_path):
         ({"weight": 1}, "'path' is required"),
         ({"path": "a.jsonl", "wieght": 1}, "unknown key 'wieght'"),
         ({"path": "a.jsonl", "weight": 0}, "weight must be a number > 0"),
+        ({"path": "a.jsonl", "max_rows": 0}, "max_rows must be a whole number >= 1, got 0"),
     ],
 )
 def test_bad_mixture_entries(entry, message):

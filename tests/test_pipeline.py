@@ -9,8 +9,16 @@ from pathlib import Path
 import pytest
 
 from r1recipes import RecipeError
-from r1recipes.pipeline import check_run, get_value, launch_command, main, plan_lines
-from r1recipes.recipes import RecipeFile, fork, model_folder, pipeline_recipes, producers, stage_recipes
+from r1recipes.pipeline import check_run, get_value, launch_command, main, make_parser, plan_lines, plan_steps
+from r1recipes.recipes import (
+    RecipeFile,
+    fork,
+    model_folder,
+    pipeline_recipes,
+    producers,
+    stage_files,
+    stage_recipes,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -67,6 +75,73 @@ def test_a_whole_pipeline_checks_out_before_anything_exists(tree):
         "runs/data/arithmetic.jsonl", "runs/data/general.jsonl",
     ]  # fmt: skip
     assert not (tree / "runs").exists()
+
+
+def test_with_an_evaluation_recipe_the_pipeline_evaluates_the_base_and_each_trained_stage_then_reports(tree):
+    recipes = [RecipeFile.load(p) for p in pipeline_recipes(model_folder("tiny"))]
+    complete("runs/tiny/stage1")
+    args = make_parser().parse_args(["all", "--model", "tiny"])
+    steps = plan_steps(recipes, ["runs/models/tiny"], args, True, Path("recipes/tiny/eval.yaml"))
+    assert [(what, done) for what, _, done in steps] == [
+        ("building runs/models/tiny", False),
+        ("evaluating the starting model runs/models/tiny", False),
+        ("recipes/tiny/stage1_cold_start_sft.yaml (sft) -> runs/tiny/stage1", True),
+        ("evaluating runs/tiny/stage1", False),  # evaluation resumes by itself, so it is never skipped here
+        ("recipes/tiny/stage2_reasoning_grpo.yaml (grpo) -> runs/tiny/stage2", False),
+        ("evaluating runs/tiny/stage2", False),
+        ("recipes/tiny/stage3_rejection_sampling.yaml (generate) -> runs/tiny/stage3_data", False),
+        ("recipes/tiny/stage3_sft.yaml (sft) -> runs/tiny/stage3", False),
+        ("evaluating runs/tiny/stage3", False),
+        ("recipes/tiny/stage4_all_scenario_grpo.yaml (grpo) -> runs/tiny/stage4", False),
+        ("evaluating runs/tiny/stage4", False),
+        ("recipes/tiny/distill_tiny-student.yaml (sft) -> runs/tiny/distill_tiny-student", False),
+        ("evaluating runs/tiny/distill_tiny-student", False),
+        ("writing runs/tiny/report.md", False),
+    ]
+    evaluate = [sys.executable, "-m", "r1recipes.evaluate", "--config", "recipes/tiny/eval.yaml", "--model"]
+    assert steps[1][1] == [*evaluate, "runs/models/tiny", "--output", "runs/tiny/eval/base"]
+    student = "runs/tiny/distill_tiny-student"
+    assert steps[-2][1] == [*evaluate, student, "--output", "runs/tiny/eval/distill_tiny-student"]
+    assert steps[-1][1] == [sys.executable, "-m", "r1recipes.report", "runs/tiny"]
+    assert [what for what, _, _ in plan_steps(recipes, [], args, True, None)] == [
+        f"{r.path} ({r.runner}) -> {r.output_dir}" for r in recipes
+    ]
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("model: runs/models/tiny", "recipes/tiny/eval.yaml: 'model' is set by the pipeline for each stage"),
+        ("benchmarks: math501", "unknown benchmark 'math501' (valid: math500, "),
+        ("num_sample: 2", "unknown key 'num_sample'"),
+    ],
+)
+def test_a_bad_evaluation_recipe_stops_the_pipeline_before_anything_is_built(tree, capsys, line, message):
+    evaluation = Path("recipes/tiny/eval.yaml")
+    evaluation.write_text(evaluation.read_text() + f"{line}\n")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["all", "--model", "tiny"])
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err
+    assert error.startswith("error: ") and message in error and error.count("\n") == 1
+    assert not (tree / "runs").exists()
+
+
+def test_demo_clean_removes_the_run_and_the_inputs_built_for_it_only(tree, capsys):
+    complete("runs/tiny/stage1", "runs/tiny/eval/base", "runs/models/tiny", "runs/Qwen2.5-3B/tinyzero")
+    Path("runs/data").mkdir()
+    for path in ("runs/data/arithmetic.jsonl", "runs/data/countdown3.jsonl", "runs/tiny/report.md"):
+        Path(path).write_text("{}")
+    main(["clean", "--model", "tiny"])
+    assert capsys.readouterr().out.splitlines() == [
+        "removed runs/tiny", "removed runs/data/arithmetic.jsonl", "removed runs/models/tiny",
+    ]  # fmt: skip
+    assert sorted(str(p) for p in Path("runs").rglob("*")) == [
+        "runs/Qwen2.5-3B", "runs/Qwen2.5-3B/tinyzero", "runs/Qwen2.5-3B/tinyzero/stage.json", "runs/data",
+        "runs/data/countdown3.jsonl", "runs/models",
+    ]  # fmt: skip
+    main(["clean", "--model", "tiny"])
+    assert capsys.readouterr().out == "nothing to remove\n"
 
 
 def test_a_stage_whose_input_stage_is_missing_names_the_target_to_run_first(tree):
@@ -159,8 +234,10 @@ def test_plan_and_get_read_recipes_for_slurm(tree):
 def test_fork_moves_every_output_and_keeps_the_chain(tree):
     destination, rewritten = fork("tiny", "my-tiny")
     assert destination == Path("recipes/my-tiny") and rewritten > 0
-    original = {p.name: RecipeFile.load(p) for p in Path("recipes/tiny").glob("*.yaml")}
-    for path in destination.glob("*.yaml"):
+    original = {p.name: RecipeFile.load(p) for p in stage_files(Path("recipes/tiny"))}
+    assert sorted(p.name for p in destination.glob("*.yaml")) == sorted([*original, "eval.yaml"])
+    assert "runs/my-tiny/eval/" in (destination / "eval.yaml").read_text()
+    for path in stage_files(destination):
         recipe, source = RecipeFile.load(path), original[path.name]
         assert recipe.output_dir == source.output_dir.replace("runs/tiny/", "runs/my-tiny/")
         for key, value in source.inputs.items():  # the chain stays inside the fork; shared inputs stay shared
@@ -204,7 +281,8 @@ def test_bad_input_is_one_line_and_starts_nothing(tree, capsys):
 
 
 @pytest.mark.slow
-def test_a_rerun_after_a_failure_continues_where_it_stopped(tree):
+def test_the_demo_pipeline_on_tiny_models_continues_after_a_failure_evaluates_every_stage_and_reports(tree):
+    """`make demo DEMO=tiny`: the command `make demo` runs, on the tiny recipes (minimal steps)."""
     stage2 = tree / "recipes/tiny/stage2_reasoning_grpo.yaml"
     good = stage2.read_text()
     stage2.write_text(good.replace("reward_funcs: [format]", "reward_funcs: [no_such_reward]"))
@@ -212,12 +290,30 @@ def test_a_rerun_after_a_failure_continues_where_it_stopped(tree):
     failed = subprocess.run(command, capture_output=True, text=True)
     assert failed.returncode == 2 and "error: recipes/tiny/stage2_reasoning_grpo.yaml: " in failed.stderr
     assert (tree / "runs/tiny/stage1/stage.json").exists() and not (tree / "runs/tiny/stage2").exists()
+    assert (tree / "runs/tiny/eval/stage1/results.json").exists()  # evaluated as soon as it was trained
     stage1 = (tree / "runs/tiny/stage1/stage.json").read_text()
 
     stage2.write_text(good)
     rerun = subprocess.run(command, capture_output=True, text=True)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     assert "skip recipes/tiny/stage1_cold_start_sft.yaml" in rerun.stderr
+    assert "[13/13] writing runs/tiny/report.md" in rerun.stderr  # the models and data are built already
+    assert "r1recipes: done in " in rerun.stderr
     assert (tree / "runs/tiny/stage1/stage.json").read_text() == stage1  # not retrained
     for recipe in pipeline_recipes(Path("recipes/tiny")):
-        assert (tree / RecipeFile.load(recipe).output_dir / "stage.json").exists()
+        stage = json.loads((tree / RecipeFile.load(recipe).output_dir / "stage.json").read_text())
+        assert stage["stage"] == recipe.stem and stage["finished_at"]
+
+    evaluated = ["base", "stage1", "stage2", "stage3", "stage4", "distill_tiny-student"]
+    assert sorted(p.name for p in (tree / "runs/tiny/eval").iterdir()) == sorted(evaluated)
+    for name in evaluated:
+        results = json.loads((tree / "runs/tiny/eval" / name / "results.json").read_text())
+        assert results["model"] == ("runs/models/tiny" if name == "base" else f"runs/tiny/{name}")
+        assert {b: m["problems"] for b, m in results["benchmarks"].items()} == {"word_problems": 4, "countdown3": 4}
+    report = (tree / "runs/tiny/report.md").read_text()
+    header = report.index("| stage | countdown3 | word_problems |")
+    rows = [line.split(" | ")[0][2:] for line in report[header:].splitlines()[2:8]]
+    assert rows == evaluated
+    assert "- stage2: mean total reward " in report and "- stage4: mean total reward " in report
+    assert "- Every expected stage is complete, evaluated and has a training log." in report
+    assert "\nruns/tiny/report.md\n| stage | countdown3 | word_problems |\n" in rerun.stdout  # the report's own

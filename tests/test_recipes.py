@@ -8,9 +8,11 @@ import pytest
 from accelerate.commands.config.config_args import ClusterConfig
 
 from r1recipes import generate, grpo, sft
+from r1recipes.pipeline import check_evaluation
 from r1recipes.recipes import (
     ACCELERATE_CONFIGS,
     BUILT_INPUTS,
+    EVALUATION,
     RecipeFile,
     model_folders,
     pipeline_recipes,
@@ -47,6 +49,18 @@ def test_recipe_parses_and_opens_with_a_header(path, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")  # Hub ids are only checked offline; parsing downloads nothing
     RUNNERS[recipe.runner].make_parser().parse(["--config", str(path)])
+
+
+@pytest.mark.parametrize("path", sorted(RECIPES.glob(f"*/{EVALUATION}")), ids=relative)
+def test_evaluation_recipe_parses_and_opens_with_a_header(path, monkeypatch):
+    text = path.read_text()
+    assert text.startswith("# ") and all(f"# {key}: " in text for key in ("In", "Out", "Sized for", "Run"))
+    monkeypatch.chdir(RECIPES.parent)
+    check_evaluation(path.relative_to(RECIPES.parent))  # as `make pipeline` does before anything starts
+
+
+def test_the_demo_folders_evaluate_every_stage():
+    assert {p.parent.name for p in RECIPES.glob(f"*/{EVALUATION}")} >= {"SmolLM2-135M", "tiny"}
 
 
 def test_no_two_recipes_write_to_the_same_place():

@@ -106,11 +106,28 @@ def test_report_of_a_trained_evaluated_run(run_dir, capsys):
     assert "- Missing or not complete (no `stage.json`): stage3, stage4\n" in text
     assert "Not evaluated" not in text
 
+    rewards = [entry for entry in log if "reward" in entry]  # 3 steps: a fifth rounds to 1
+    first, last = rewards[0]["reward"], rewards[-1]["reward"]
+    signal = f"- stage2: mean total reward {first:.3f} over its first 1 of 3 logged steps, {last:.3f} over its last 1 "
+    name = "length_reward"
+    assert signal + f"({last - first:+.3f}); {name} {rewards[0][f'rewards/{name}/mean']:.3f} → " in text
+    assert "| stage1 | – | +10.0 |\n| stage2 | +37.5 | +25.0 |" in text  # pass@1 against base, in points
+    assert "| stage2 | +37.5 | +25.0 |" in out
+
     plots = sorted(p.name for p in (run_dir / "plots").iterdir())
     assert plots == ["pass_at_1.png", "stage1.png", "stage2.png"]
     for name in plots:
         check_png(run_dir / "plots" / name)
         assert f"](plots/{name})" in text
+
+
+def test_the_reward_trend_compares_the_first_and_last_fifth_of_the_steps():
+    log = [{"loss": 1.0}] + [
+        {"reward": r, "rewards/accuracy/mean": r / 2, "step": i} for i, r in enumerate([0, 1, 2, 3, 4, 5, 6, 7, 8, 9])
+    ]
+    assert report.reward_trend(log) == (2, {"reward": (0.5, 8.5), "rewards/accuracy/mean": (0.25, 4.25)})
+    assert report.reward_trend(log[:3]) == (1, {"reward": (0, 1), "rewards/accuracy/mean": (0, 0.5)})
+    assert report.reward_trend(log[:2]) is None  # one step has no first and last
 
 
 def test_report_of_what_evaluate_wrote(run_dir, tiny_model, capsys):

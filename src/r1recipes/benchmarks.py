@@ -10,6 +10,8 @@
 | olympiadbench | Hothan/OlympiadBench (OE_TO_maths_en_COMP)      | question, final_answer (a list: joined)       |
 | countdown     | the package's generator (`synthetic.py`)        | problem; nums and target for the verifier     |
 | arithmetic    | the package's generator: sums of three numbers  | problem, answer                               |
+| word_problems | the generator: stories of two gains or losses   | problem, answer (the SmolLM2 demo's task)     |
+| countdown3    | the generator: 3 numbers to 10, target to 30    | as countdown (the SmolLM2 demo's task)        |
 
 A Hub benchmark can come from a local file instead (`.jsonl`, `.json`, `.parquet`, `.csv`, with the same
 columns, or those of the Qwen2.5-Math evaluation files in `../shared/data/benchmarks/`). The two generated
@@ -27,12 +29,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from r1recipes import RecipeError
-from r1recipes.synthetic import arithmetic_rows, countdown_rows
+from r1recipes.synthetic import arithmetic_rows, countdown_rows, word_problem_rows
 
 TRAIN_SEED, TEST_SEED = 0, 1_000_003  # the generators' training default, and the held-out benchmarks'
 TRAIN_ROWS_EXCLUDED = 2048  # more than any training file the package builds (512 rows at most)
 GENERATED_ROWS = 500
-SPARE_ROWS = 100  # generated beyond GENERATED_ROWS, to stand in for any skipped
+SPARE_ROWS = 1500  # generated beyond GENERATED_ROWS to stand in for those skipped (a third of countdown3)
 
 
 def _plain_number(answer) -> str:
@@ -106,6 +108,14 @@ BENCHMARKS = {
         ),
         Benchmark("countdown", "countdown", generate=countdown_rows),
         Benchmark("arithmetic", "math", generate=functools.partial(arithmetic_rows, num_operands=3, max_value=99)),
+        Benchmark("word_problems", "math", generate=word_problem_rows),
+        Benchmark(
+            "countdown3",
+            "countdown",
+            generate=functools.partial(
+                countdown_rows, min_count=3, max_count=3, max_number=10, max_target=30, max_tries=3
+            ),
+        ),
     )
 }
 

@@ -16,6 +16,7 @@ import trl
 import yaml
 
 from r1recipes import RecipeError, notice
+from r1recipes.eval_results import EVAL
 from r1recipes.paths import check_model_path, looks_local
 
 PROMPT_FORMATS = ("r1_zero", "chat", "template")
@@ -40,6 +41,8 @@ class DatasetSource:
     `weight` multiplies the source's row count: 0.25 keeps a random quarter, 1 keeps every row,
     2.5 repeats every row twice plus a random half (upsampling a small, valuable source). `add_columns`
     gives every row of the source constant columns, e.g. `{task: general}` to route stage 4's rewards.
+    `max_rows` keeps the source's first N rows (before weighting): how generation, which reads sources in
+    order, takes some prompts of each.
     """
 
     path: str
@@ -48,6 +51,7 @@ class DatasetSource:
     weight: float = 1.0
     rename: dict[str, str] | None = None
     add_columns: dict[str, Any] | None = None
+    max_rows: int | None = None
 
     @classmethod
     def from_dict(cls, entry: Any, where: str) -> "DatasetSource":
@@ -62,6 +66,8 @@ class DatasetSource:
         source = cls(**entry)
         if not isinstance(source.weight, (int, float)) or isinstance(source.weight, bool) or source.weight <= 0:
             raise RecipeError(f"{where}: weight must be a number > 0, got {source.weight!r}")
+        if source.max_rows is not None and (not isinstance(source.max_rows, int) or source.max_rows < 1):
+            raise RecipeError(f"{where}: max_rows must be a whole number >= 1, got {source.max_rows!r}")
         source.rename = parse_structured(source.rename, f"{where}.rename")
         source.add_columns = parse_structured(source.add_columns, f"{where}.add_columns")
         return source
@@ -486,6 +492,6 @@ def default_output(model: str) -> str:
     """runs/<run>/eval/<stage> for a model in runs/<run>/<stage>; else runs/eval/<model name>."""
     parts = os.path.normpath(model).split(os.sep)
     if len(parts) >= 3 and parts[-3] == "runs" and parts[-2] != "models":
-        return os.path.join(*parts[:-1], "eval", parts[-1])
+        return os.path.join(*parts[:-1], EVAL, parts[-1])
     name = os.path.basename(os.path.normpath(model)).removesuffix(".gguf") if looks_local(model) else model
-    return os.path.join("runs", "eval", name.replace("/", "__"))  # a Hub id: Qwen__Qwen2.5-7B
+    return os.path.join("runs", EVAL, name.replace("/", "__"))  # a Hub id: Qwen__Qwen2.5-7B

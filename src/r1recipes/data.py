@@ -6,11 +6,12 @@ checked (exists, has the needed columns, reading only its first row) before any 
 of that happens before the model loads.
 """
 
+import itertools
 from pathlib import Path
 
 import datasets
 
-from r1recipes import RecipeError, notice
+from r1recipes import RecipeError
 from r1recipes.configs import DataArguments, DatasetSource
 from r1recipes.paths import LOCAL_FORMATS, looks_local
 from r1recipes.prompts import grpo_row, sft_messages_row, sft_pair_row
@@ -48,7 +49,7 @@ def stream_rows(sources: list[DatasetSource], max_rows: int | None = None):
     """Every row of the sources in order, renamed, read lazily (memory does not grow with the dataset)."""
     produced = 0
     for source in sources:
-        for row in _load(source, streaming=True):
+        for row in itertools.islice(_load(source, streaming=True), source.max_rows):
             if max_rows is not None and produced >= max_rows:
                 return
             rename = source.rename or {}
@@ -74,14 +75,16 @@ def source_columns(source: DatasetSource) -> list[str]:
 
 
 def check_columns(sources: list[DatasetSource], needed) -> list[str]:
-    """Columns every source shares; `needed(columns)` lists those the stage requires of them."""
+    """Every source's columns, in order of first appearance; `needed(columns)` lists those the stage requires
+    of every source. A column only some sources have is kept (empty in the others): task-specific columns,
+    such as countdown's `nums`, which only the reward routed to that task reads."""
     per_source = [source_columns(s) for s in sources]
-    common = [c for c in per_source[0] if all(c in cols for cols in per_source[1:])]
+    union = list(dict.fromkeys(c for columns in per_source for c in columns))
     for source, columns in zip(sources, per_source, strict=True):
-        missing = [c for c in needed(common) if c not in columns]
+        missing = [c for c in needed(union) if c not in columns]
         if missing:
             raise RecipeError(f"dataset '{source.path}' has no column '{missing[0]}' (has: {', '.join(columns)})")
-    return common
+    return union
 
 
 def _weighted(dataset: datasets.Dataset, weight: float, seed: int) -> datasets.Dataset:
@@ -97,15 +100,23 @@ def load_mixture(sources: list[DatasetSource], columns: list[str], seed: int) ->
     parts = []
     for source in sources:
         dataset = _load(source)
+        if source.max_rows is not None and source.max_rows < len(dataset):
+            dataset = dataset.select(range(source.max_rows))
         if source.rename:
             dataset = dataset.rename_columns(source.rename)
         for name, value in (source.add_columns or {}).items():
             dataset = dataset.remove_columns([name]) if name in dataset.column_names else dataset
             dataset = dataset.add_column(name, [value] * len(dataset))
-        parts.append(_weighted(dataset.select_columns(columns), source.weight, seed))
-    dropped = sorted({c for part in parts for c in part.column_names} - set(columns))
-    if dropped:
-        notice(f"columns not in every source are dropped: {', '.join(dropped)}")
+        parts.append(_weighted(dataset, source.weight, seed))
+    features = {}  # a column's type, from the first source that has it
+    for part in parts:
+        for name, feature in part.features.items():
+            features.setdefault(name, feature)
+    for i, part in enumerate(parts):
+        for name in columns:
+            if name not in part.column_names:
+                part = part.add_column(name, [None] * len(part), feature=features[name])
+        parts[i] = part.select_columns(columns)
     return parts[0] if len(parts) == 1 else datasets.concatenate_datasets(parts)
 
 

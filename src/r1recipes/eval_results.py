@@ -20,6 +20,7 @@ from r1recipes import RecipeError, notice
 from r1recipes.files import check_writable, locked, write_atomically, write_json
 
 RESULTS, SAMPLES, SHARDS = "results.json", "samples.jsonl", ".shards"
+EVAL = "eval"  # a run's evaluations: runs/<run>/eval/<stage> (base: the starting model), where the report looks
 
 
 class ResultsDir:

@@ -8,12 +8,16 @@
     python -m r1recipes.pipeline plan --model tiny            # one line per recipe, for slurm/pipeline.sh
     python -m r1recipes.pipeline get RECIPE use_vllm --default false   # a recipe value (or `runner`), for Slurm
     python -m r1recipes.pipeline fork --from Qwen2.5-3B --to my-countdown
+    python -m r1recipes.pipeline clean --model SmolLM2-135M   # make demo-clean: runs/SmolLM2-135M, its built inputs
 
 Before anything starts, every recipe of the run is checked: its output must not overlap another recipe's,
 and each input must be complete (the error names the make target that produces it), made earlier in this
 run, built by the package (tiny/SmolLM2 models, synthetic data), or exist. `all` skips recipes whose
-`stage.json` exists, so a rerun after a failure continues where it stopped. One process runs a recipe
-unless `--accelerate` or `--num_processes` (or more than one visible GPU: ddp) asks for `accelerate launch`.
+`stage.json` exists, so a rerun after a failure continues where it stopped. When the folder has an `eval.yaml`
+(evaluate's flags), `all` also evaluates the starting model and each trained stage as soon as it is trained,
+into runs/<run>/eval/<name>, and ends with runs/<run>/report.md (`make demo` is this, on SmolLM2-135M).
+One process runs a recipe unless `--accelerate` or `--num_processes` (or more than one visible GPU: ddp) asks
+for `accelerate launch`.
 """
 
 import argparse
@@ -21,14 +25,18 @@ import importlib
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from r1recipes import RecipeError, notice
+from r1recipes.eval_results import EVAL
 from r1recipes.recipes import (
     ACCELERATE_CONFIGS,
     BUILT_INPUTS,
+    EVALUATION,
     RECIPES,
     RecipeFile,
     build_command,
@@ -38,8 +46,11 @@ from r1recipes.recipes import (
     model_folder,
     pipeline_recipes,
     producers,
+    stage_files,
     stage_recipes,
 )
+
+TRAINERS = ("sft", "grpo")  # runners whose output is a model to evaluate
 
 
 def _gpus() -> int:
@@ -88,19 +99,66 @@ def check_run(recipes: list[RecipeFile]) -> list[str]:
     return [p for p in BUILT_INPUTS if p in to_build]  # build order: a reward model after its base
 
 
-def run(paths: list[Path], args, skip_complete: bool = False) -> None:
+def check_evaluation(evaluation: Path) -> None:
+    """The pipeline's evaluation recipe parses as `python -m r1recipes.evaluate` reads it, and leaves the
+    model and output folder to the pipeline."""
+    recipe = RecipeFile.load(evaluation)
+    taken = [key for key in ("model", "output") if key in recipe.config]
+    if taken:
+        raise RecipeError(f"{evaluation}: '{taken[0]}' is set by the pipeline for each stage; remove it")
+    parser = importlib.import_module("r1recipes.evaluate").make_parser()
+    parser.parse(["--config", str(evaluation), "--model", ".", "--output", "."])  # "." exists: no model check
+
+
+def _minutes(seconds: float) -> str:
+    minutes, seconds = divmod(round(seconds), 60)
+    return f"{minutes} min {seconds} s"
+
+
+def evaluate_command(evaluation: Path, model: str, output: Path) -> list[str]:
+    return [sys.executable, "-m", "r1recipes.evaluate", "--config", str(evaluation), "--model", model,
+            "--output", str(output)]  # fmt: skip
+
+
+def plan_steps(recipes: list[RecipeFile], to_build: list[str], args, skip_complete: bool, evaluation: Path | None):
+    """(what, command, already done) in order: builds, then each recipe; with `evaluation`, the starting model
+    is evaluated first, each trained stage after it runs, into <run>/eval/<name>, and the report comes last."""
+    steps = [(f"building {path}", build_command(path), False) for path in to_build]
+    run_dir = Path(recipes[0].output_dir).parent
+
+    def evaluate(what: str, model: str, name: str) -> tuple:
+        return what, evaluate_command(evaluation, model, run_dir / EVAL / name), False
+
+    if evaluation:
+        base = str(recipes[0].config.get("model_name_or_path", ""))
+        steps.append(evaluate(f"evaluating the starting model {base}", base, "base"))
+    for recipe in recipes:
+        command = launch_command(recipe, args.accelerate, args.num_processes, args.launch_args)
+        what = f"{recipe.path} ({recipe.runner}) -> {recipe.output_dir}"
+        steps.append((what, command, skip_complete and recipe.complete))
+        if evaluation and recipe.runner in TRAINERS:
+            output = Path(recipe.output_dir)
+            steps.append(evaluate(f"evaluating {output}", str(output), output.name))
+    if evaluation:
+        report = [sys.executable, "-m", "r1recipes.report", str(run_dir)]
+        steps.append((f"writing {run_dir / 'report.md'}", report, False))
+    return steps
+
+
+def run(paths: list[Path], args, skip_complete: bool = False, evaluation: Path | None = None) -> None:
+    start = time.monotonic()
     recipes = [RecipeFile.load(p, shlex.split(args.args)) for p in paths]
     to_build = check_run(recipes)
-    commands = [launch_command(r, args.accelerate, args.num_processes, args.launch_args) for r in recipes]
-    for path in to_build:
-        notice(f"building {path}")
-        _call(build_command(path))
-    for recipe, command in zip(recipes, commands, strict=True):
-        if skip_complete and recipe.complete:
-            notice(f"skip {recipe.path}: {recipe.output_dir} is complete")
+    if evaluation:
+        check_evaluation(evaluation)
+    steps = plan_steps(recipes, to_build, args, skip_complete, evaluation)
+    for number, (what, command, done) in enumerate(steps, 1):
+        if done:
+            notice(f"[{number}/{len(steps)}] skip {what}: complete")
             continue
-        notice(f"== {recipe.path} ({recipe.runner}) -> {recipe.output_dir}\n   {shlex.join(command)}")
+        notice(f"[{number}/{len(steps)}] {what}\n   {shlex.join(command)}")
         _call(command)
+    notice(f"done in {_minutes(time.monotonic() - start)}")
 
 
 def _call(command: list[str]) -> None:
@@ -120,6 +178,18 @@ def plan_lines(folder: Path) -> list[str]:
             "\t".join([str(path), recipe.runner, recipe.output_dir, "complete" if recipe.complete else "todo"])
         )
     return lines
+
+
+def clean(folder: Path) -> list[str]:
+    """Remove what `make pipeline` writes for a recipe folder: its run folders (stages, evaluations, report) and
+    the inputs the package built for it; return the paths removed."""
+    recipes = [RecipeFile.load(p) for p in stage_files(folder)]
+    runs = {str(Path(r.output_dir).parent) for r in recipes}
+    built = {path for r in recipes for path in r.inputs.values() if path in BUILT_INPUTS}
+    removed = [path for path in [*sorted(runs), *sorted(built)] if os.path.lexists(path)]
+    for path in removed:
+        shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
+    return removed
 
 
 def get_value(path: Path, key: str, default: str | None = None) -> str:
@@ -157,6 +227,8 @@ def make_parser() -> argparse.ArgumentParser:
     get.add_argument("recipe", type=Path)
     get.add_argument("key")
     get.add_argument("--default", help="printed when the recipe does not set the key (else an error)")
+    remove = commands.add_parser("clean", help="remove a folder's run outputs and the inputs built for it")
+    remove.add_argument("--model", default="")
     copy = commands.add_parser("fork", help="copy a model folder, its outputs under runs/<TO>/")
     copy.add_argument("--from", dest="source", default="")
     copy.add_argument("--to", dest="target", default="")
@@ -169,11 +241,16 @@ def main(argv: list[str] | None = None) -> None:
         if args.command == "run":
             run(stage_recipes(model_folder(args.model), args.stage, args.student), args)
         elif args.command == "all":
-            run(pipeline_recipes(model_folder(args.model)), args, skip_complete=True)
+            folder = model_folder(args.model)
+            evaluation = folder / EVALUATION if (folder / EVALUATION).exists() else None
+            run(pipeline_recipes(folder), args, skip_complete=True, evaluation=evaluation)
         elif args.command == "launch":
             run([args.recipe], args)
         elif args.command == "plan":
             print("\n".join(plan_lines(model_folder(args.model))))
+        elif args.command == "clean":
+            removed = clean(model_folder(args.model))
+            print("\n".join(f"removed {path}" for path in removed) or "nothing to remove")
         elif args.command == "get":
             print(get_value(args.recipe, args.key, args.default))
         else:

@@ -30,8 +30,10 @@ STAGES = {
     "tinyzero": ("tinyzero_countdown_grpo",),
 }
 PIPELINE = ("stage1", "stage2", "stage3", "stage4")  # then every distill_<student>
+EVALUATION = "eval.yaml"  # a folder's evaluation settings: `make pipeline` evaluates every stage with them
 DISTILL = "distill_"
 
+DEMO_COUNTDOWN = "--min_count 3 --max_count 3 --max_number 10 --max_target 30 --max_tries 3".split()
 # Inputs the package makes itself, in build order (a reward model after its base): path -> `python -m` argv,
 # to which `--output <path>` is added
 BUILT_INPUTS = {
@@ -41,8 +43,10 @@ BUILT_INPUTS = {
     "runs/models/SmolLM2-135M-Instruct": ["r1recipes.models", "smol"],
     "runs/models/SmolLM2-135M-reward": ["r1recipes.models", "reward", "--input", "runs/models/SmolLM2-135M-Instruct"],
     "runs/data/arithmetic.jsonl": ["r1recipes.synthetic", "arithmetic", "--num_rows", "256", "--max_value", "9"],
-    "runs/data/arithmetic3.jsonl": ["r1recipes.synthetic", "arithmetic", "--num_rows", "512", "--num_operands", "3"],
     "runs/data/countdown.jsonl": ["r1recipes.synthetic", "countdown", "--num_rows", "256"],
+    # the SmolLM2 demo's tasks, the same settings as the `word_problems` and `countdown3` benchmarks
+    "runs/data/word_problems.jsonl": ["r1recipes.synthetic", "word_problems", "--num_rows", "512"],
+    "runs/data/countdown3.jsonl": ["r1recipes.synthetic", "countdown", "--num_rows", "512", *DEMO_COUNTDOWN],
     "runs/data/general.jsonl": ["r1recipes.synthetic", "general", "--num_rows", "64"],
 }
 
@@ -53,6 +57,8 @@ def build_command(path: str) -> list[str]:
 
 def runner_of(path: Path) -> str:
     """The module that reads a recipe, from its file name."""
+    if path.name == EVALUATION:
+        return "evaluate"
     return "grpo" if "grpo" in path.stem else "generate" if "rejection_sampling" in path.stem else "sft"
 
 
@@ -137,8 +143,10 @@ class RecipeFile:
 
 
 def stage_files(root: Path = RECIPES) -> list[Path]:
-    """Every stage recipe of the tree (the accelerate configs are not stages)."""
-    return sorted(p for p in root.rglob("*.yaml") if ACCELERATE_CONFIGS not in p.relative_to(root).parts)
+    """Every stage recipe of the tree (the accelerate configs and evaluation settings are not stages)."""
+    return sorted(
+        p for p in root.rglob("*.yaml") if ACCELERATE_CONFIGS not in p.relative_to(root).parts and p.name != EVALUATION
+    )
 
 
 def model_folders(root: Path = RECIPES) -> list[str]:

@@ -17,12 +17,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from r1recipes import RecipeError
-from r1recipes.eval_results import RESULTS
+from r1recipes.eval_results import EVAL, RESULTS
 from r1recipes.files import STAGE_FILE, write_atomically
 from r1recipes.plots import pass_at_1_plot, stage_plot
 from r1recipes.recipes import DISTILL, PIPELINE, RECIPES, RecipeFile, pipeline_recipes, stage_files
 
-EVAL, PLOTS, TRAINER_STATE = "eval", "plots", "trainer_state.json"
+PLOTS, TRAINER_STATE = "plots", "trainer_state.json"
 ORDER = ("base", "stage1", "stage2", "stage3_data", "stage3", "stage4")  # then distill_*, then LATE, then others
 LATE = ("zero", "tinyzero")
 NONE = "–"
@@ -153,6 +153,62 @@ def training_row(name: str, stage: dict, log: list[dict]) -> list[str]:
     return [name, runner, str(stage.get("global_step", "?")), wall, _number(final.get("loss")), _number(reward)]
 
 
+SHARE = 0.2  # the learning signal compares the first and last fifth of a GRPO stage's steps
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values)
+
+
+def reward_trend(log: list[dict]) -> tuple[int, dict[str, tuple[float, float]]] | None:
+    """(steps in each fifth, {key: (mean over the first fifth, mean over the last)}) for the total reward and
+    each reward function, from a GRPO log; None without at least two logged steps."""
+    steps = [entry for entry in log if "reward" in entry]
+    if len(steps) < 2:
+        return None
+    n = min(max(1, round(SHARE * len(steps))), len(steps) // 2)
+    keys = ["reward", *sorted({k for e in steps for k in e if k.startswith("rewards/") and k.endswith("/mean")})]
+    trend = {}
+    for key in keys:
+        first, last = [e[key] for e in steps[:n] if key in e], [e[key] for e in steps[-n:] if key in e]
+        if first and last:
+            trend[key] = (_mean(first), _mean(last))
+    return n, trend
+
+
+def signal_section(run: Run) -> list[str]:
+    """Did the recipe teach something: each GRPO stage's reward, first fifth of its steps against the last, and
+    each evaluated stage's pass@1 against the starting model's, in percentage points."""
+    lines = []
+    for name in sorted(run.logs, key=order):
+        found = reward_trend(run.logs[name]) if run.stages.get(name, {}).get("runner") == "grpo" else None
+        if found:
+            n, trend = found
+            logged = sum("reward" in entry for entry in run.logs[name])
+            first, last = trend["reward"]
+            # rewards/<name>/mean -> name
+            parts = [f"{k[8:-5]} {a:.3f} → {b:.3f}" for k, (a, b) in trend.items() if k != "reward"]
+            lines.append(
+                f"- {name}: mean total reward {first:.3f} over its first {n} of {logged} logged steps, {last:.3f} "
+                f"over its last {n} ({last - first:+.3f}){'; ' + ', '.join(parts) if parts else ''}."
+            )
+    base = run.results.get("base", {}).get("benchmarks", {})
+    rows = []
+    for name in sorted(run.results, key=order):
+        scores = run.results[name].get("benchmarks", {})
+        if name != "base" and base:
+            cells = [_points(scores[b]["pass@1"] - base[b]["pass@1"]) if b in scores else NONE for b in sorted(base)]
+            rows.append([name, *cells])
+    if rows:
+        lines += ["", "Held-out pass@1 against the starting model (base), in percentage points:", ""]
+        lines += table(["stage", *sorted(base)], rows)
+    return lines or ["No GRPO log, and no stage evaluated beside the starting model."]
+
+
+def _points(difference: float) -> str:
+    return f"{100 * difference:+.1f}"
+
+
 def provenance_line(run: Run) -> str:
     commits = sorted({s["git_commit"][:12] for s in run.stages.values() if s.get("git_commit")})
     dirty = " (with uncommitted changes)" if any(s.get("git_dirty") for s in run.stages.values()) else ""
@@ -177,7 +233,7 @@ def status_lines(run: Run) -> list[str]:
 
 
 def write_report(run: Run, output: Path) -> list[str]:
-    """Write the plots and report.md; return the evaluation section for the terminal."""
+    """Write the plots and report.md; return the evaluation and learning-signal sections for the terminal."""
     plots = output.parent / PLOTS
     if run.results or run.logs:
         plots.mkdir(parents=True, exist_ok=True)
@@ -196,13 +252,15 @@ def write_report(run: Run, output: Path) -> list[str]:
     evaluation = eval_section(run.results) if run.results else [f"No evaluation results in `{run.folder / EVAL}`."]
     rows = [training_row(n, run.stages[n], run.logs.get(n, [])) for n in sorted(run.stages, key=order)]
     header = ["stage", "runner", "steps (or samples)", "wall time", "final loss", "final reward"]
+    signal = signal_section(run)
     lines = [f"# Report: {run.folder.name}", "", provenance_line(run), "", "## Evaluation", "", *evaluation, ""]
+    lines += ["## Learning signal", "", *signal, ""]
     lines += ["## Training", "", *(table(header, rows) if rows else ["No complete stage."]), ""]
     lines += ["## Stages", "", *status_lines(run), ""]
     links = [f"![{title}]({PLOTS}/{file})\n" for title, file in figures]  # a paragraph each, not side by side
     lines += ["## Plots", "", *(links or ["No training log, no evaluation results.\n"])]
     write_atomically(output, lambda tmp: tmp.write_text("\n".join(lines)))
-    return evaluation
+    return [*evaluation, "", *signal]
 
 
 def make_parser() -> argparse.ArgumentParser:
