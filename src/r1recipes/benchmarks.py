@@ -14,7 +14,7 @@
 | countdown3    | the generator: 3 numbers to 10, target to 30    | as countdown (the SmolLM2 demo's task)        |
 
 A Hub benchmark can come from a local file instead (`.jsonl`, `.json`, `.parquet`, `.csv`, with the same
-columns, or those of the Qwen2.5-Math evaluation files in `../shared/data/benchmarks/`). The two generated
+columns, or those of the Qwen2.5-Math evaluation files in `../shared/data/benchmarks/`). The generated
 benchmarks are held out from the package's training data: another seed, and any problem among the first
 `TRAIN_ROWS_EXCLUDED` rows the training seed generates is skipped.
 
