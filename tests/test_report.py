@@ -128,6 +128,8 @@ def test_the_reward_trend_compares_the_first_and_last_fifth_of_the_steps():
     assert report.reward_trend(log) == (2, {"reward": (0.5, 8.5), "rewards/accuracy/mean": (0.25, 4.25)})
     assert report.reward_trend(log[:3]) == (1, {"reward": (0, 1), "rewards/accuracy/mean": (0, 0.5)})
     assert report.reward_trend(log[:2]) is None  # one step has no first and last
+    log[1]["rewards/accuracy/mean"], log[-1]["rewards/accuracy/mean"] = None, float("nan")  # no maths rows there
+    assert report.reward_trend(log)[1]["rewards/accuracy/mean"] == (0.5, 4.0)
 
 
 def test_report_of_what_evaluate_wrote(run_dir, tiny_model, capsys):

@@ -11,6 +11,7 @@ repository root: stages 1-4 and students, the outputs `make pipeline` writes), e
 
 import argparse
 import json
+import math
 import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -156,6 +157,10 @@ def training_row(name: str, stage: dict, log: list[dict]) -> list[str]:
 SHARE = 0.2  # the learning signal compares the first and last fifth of a GRPO stage's steps
 
 
+def _logged(value) -> bool:
+    return isinstance(value, int | float) and not math.isnan(value)
+
+
 def _mean(values: list[float]) -> float:
     return sum(values) / len(values)
 
@@ -169,8 +174,8 @@ def reward_trend(log: list[dict]) -> tuple[int, dict[str, tuple[float, float]]] 
     n = min(max(1, round(SHARE * len(steps))), len(steps) // 2)
     keys = ["reward", *sorted({k for e in steps for k in e if k.startswith("rewards/") and k.endswith("/mean")})]
     trend = {}
-    for key in keys:
-        first, last = [e[key] for e in steps[:n] if key in e], [e[key] for e in steps[-n:] if key in e]
+    for key in keys:  # a generation without rows of a reward's task logs None (or NaN) for it: not a zero
+        first, last = ([e[key] for e in part if _logged(e.get(key))] for part in (steps[:n], steps[-n:]))
         if first and last:
             trend[key] = (_mean(first), _mean(last))
     return n, trend
