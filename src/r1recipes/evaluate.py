@@ -105,9 +105,9 @@ def run_benchmarks(names, problems, prompt_args, backend, tokenizer, sampler, co
     shares = {}  # benchmark -> (positions, rows, prompts) not yet sampled by this process
     for name in names:
         if not out.shard_path(name, rank, world).exists():  # else sampled by a run stopped before the merge
-            positions = list(range(rank, len(problems[name]), world))
-            mine = [problems[name][p] for p in positions]
-            shares[name] = positions, mine, [make_prompt(row, prompt_args) for row in mine]
+            share = list(range(rank, len(problems[name]), world))
+            mine = [problems[name][p] for p in share]
+            shares[name] = share, mine, [make_prompt(row, prompt_args) for row in mine]
     if shares:
         prompts = [prompt for _, _, share in shares.values() for prompt in share]
         positions = [p for share, _, _ in shares.values() for p in share]

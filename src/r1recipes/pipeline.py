@@ -188,7 +188,10 @@ def clean(folder: Path) -> list[str]:
     built = {path for r in recipes for path in r.inputs.values() if path in BUILT_INPUTS}
     removed = [path for path in [*sorted(runs), *sorted(built)] if os.path.lexists(path)]
     for path in removed:
-        shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
+        if os.path.isdir(path):
+            shutil.rmtree(path)
+        else:
+            os.remove(path)
     return removed
 
 

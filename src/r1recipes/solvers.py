@@ -9,7 +9,10 @@ templated, so a 135M model can learn the layout (<think> reasoning, a check, the
 are written without spaces (`14+8=22`), as SmolLM2's tokenizer spends a token on each space before a digit.
 """
 
+import operator as op
+
 OPERATOR_PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2}
+OPERATIONS = {"+": op.add, "-": op.sub, "*": op.mul, "/": op.floordiv}  # on whole numbers, as the game allows
 ATOM_PRECEDENCE = 3  # a number or a parenthesized expression binds tighter than any operator
 
 
@@ -39,8 +42,7 @@ def _moves(pool: list[tuple]) -> list[tuple]:
                     continue  # zero helps no one
                 if operator == "/" and (big[2] % small[2] or small[2] == 1):
                     continue  # a fraction, or a division by one that changes nothing
-                value = {"+": big[2] + small[2], "-": big[2] - small[2], "*": big[2] * small[2]}.get(operator)
-                value = big[2] // small[2] if value is None else value
+                value = OPERATIONS[operator](big[2], small[2])
                 text, precedence = join(big, operator, small)
                 moves.append((f"{big[2]}{operator}{small[2]}={value}", [*rest, (text, precedence, value)]))
     return moves
