@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from r1recipes import RecipeError
-from r1recipes.synthetic import arithmetic_rows, countdown_rows, word_problem_rows
+from r1recipes.synthetic import PRESETS, arithmetic_rows, countdown_rows, word_problem_rows
 
 TRAIN_SEED, TEST_SEED = 0, 1_000_003  # the generators' training default, and the held-out benchmarks'
 TRAIN_ROWS_EXCLUDED = 2048  # more than any training file the package builds (512 rows at most)
@@ -109,13 +109,7 @@ BENCHMARKS = {
         Benchmark("countdown", "countdown", generate=countdown_rows),
         Benchmark("arithmetic", "math", generate=functools.partial(arithmetic_rows, num_operands=3, max_value=99)),
         Benchmark("word_problems", "math", generate=word_problem_rows),
-        Benchmark(
-            "countdown3",
-            "countdown",
-            generate=functools.partial(
-                countdown_rows, min_count=3, max_count=3, max_number=10, max_target=30, max_tries=3
-            ),
-        ),
+        Benchmark("countdown3", "countdown", generate=PRESETS["countdown3"]),
     )
 }
 

@@ -33,7 +33,6 @@ PIPELINE = ("stage1", "stage2", "stage3", "stage4")  # then every distill_<stude
 EVALUATION = "eval.yaml"  # a folder's evaluation settings: `make pipeline` evaluates every stage with them
 DISTILL = "distill_"
 
-DEMO_COUNTDOWN = "--min_count 3 --max_count 3 --max_number 10 --max_target 30 --max_tries 3".split()
 # Inputs the package makes itself, in build order (a reward model after its base): path -> `python -m` argv,
 # to which `--output <path>` is added
 BUILT_INPUTS = {
@@ -46,7 +45,7 @@ BUILT_INPUTS = {
     "runs/data/countdown.jsonl": ["r1recipes.synthetic", "countdown", "--num_rows", "256"],
     # the SmolLM2 demo's tasks, the same settings as the `word_problems` and `countdown3` benchmarks
     "runs/data/word_problems.jsonl": ["r1recipes.synthetic", "word_problems", "--num_rows", "512"],
-    "runs/data/countdown3.jsonl": ["r1recipes.synthetic", "countdown", "--num_rows", "512", *DEMO_COUNTDOWN],
+    "runs/data/countdown3.jsonl": ["r1recipes.synthetic", "countdown3", "--num_rows", "512"],
     "runs/data/general.jsonl": ["r1recipes.synthetic", "general", "--num_rows", "64"],
 }
 

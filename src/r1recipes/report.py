@@ -12,6 +12,7 @@ repository root: stages 1-4 and students, the outputs `make pipeline` writes), e
 import argparse
 import json
 import math
+import statistics
 import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -161,10 +162,6 @@ def _logged(value) -> bool:
     return isinstance(value, int | float) and not math.isnan(value)
 
 
-def _mean(values: list[float]) -> float:
-    return sum(values) / len(values)
-
-
 def reward_trend(log: list[dict]) -> tuple[int, dict[str, tuple[float, float]]] | None:
     """(steps in each fifth, {key: (mean over the first fifth, mean over the last)}) for the total reward and
     each reward function, from a GRPO log; None without at least two logged steps."""
@@ -177,7 +174,7 @@ def reward_trend(log: list[dict]) -> tuple[int, dict[str, tuple[float, float]]] 
     for key in keys:  # a generation without rows of a reward's task logs None (or NaN) for it: not a zero
         first, last = ([e[key] for e in part if _logged(e.get(key))] for part in (steps[:n], steps[-n:]))
         if first and last:
-            trend[key] = (_mean(first), _mean(last))
+            trend[key] = (statistics.fmean(first), statistics.fmean(last))
     return n, trend
 
 

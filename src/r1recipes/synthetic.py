@@ -3,6 +3,7 @@
     python -m r1recipes.synthetic arithmetic --num_rows 256 --seed 0 --output runs/data/arithmetic.jsonl
     python -m r1recipes.synthetic word_problems --num_rows 256 --seed 0 --output runs/data/word_problems.jsonl
     python -m r1recipes.synthetic countdown --num_rows 256 --seed 0 --output runs/data/countdown.jsonl
+    python -m r1recipes.synthetic countdown3 --num_rows 512 --output runs/data/countdown3.jsonl   # a preset
     python -m r1recipes.synthetic general --num_rows 64 --seed 0 --output runs/data/general.jsonl
 
 Each row has `problem`, `answer`, `solution` (reasoning inside <think>, then <answer>) and `task`; countdown
@@ -12,6 +13,7 @@ with reasoning rows keeps the `answer` column the rule rewards read.
 """
 
 import argparse
+import functools
 import json
 import random
 from pathlib import Path
@@ -182,9 +184,18 @@ def write_jsonl(rows: list[dict], path: str | Path) -> Path:
     return path
 
 
+# Named settings: the SmolLM2 demo trains on these and its held-out benchmarks of the same names test them,
+# so the two cannot drift (`python -m r1recipes.synthetic countdown3` takes only --num_rows and --seed)
+PRESETS = {
+    "countdown3": functools.partial(
+        countdown_rows, min_count=3, max_count=3, max_number=10, max_target=30, max_tries=3
+    ),
+}
+
+
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m r1recipes.synthetic", description=__doc__.split("\n")[0])
-    parser.add_argument("task", choices=["arithmetic", "word_problems", "countdown", "general"])
+    parser.add_argument("task", choices=["arithmetic", "word_problems", "countdown", "general", *PRESETS])
     parser.add_argument("--num_rows", type=int, default=256)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--num_operands", type=int, default=2, help="arithmetic: numbers to add")
@@ -201,7 +212,9 @@ def make_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     args = make_parser().parse_args(argv)
-    if args.task == "countdown":
+    if args.task in PRESETS:
+        rows = PRESETS[args.task](args.num_rows, args.seed)
+    elif args.task == "countdown":
         rows = countdown_rows(
             args.num_rows, args.seed, args.min_count, args.max_count, args.max_number, args.max_target, args.max_tries
         )
