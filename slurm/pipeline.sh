@@ -9,7 +9,10 @@
 # Recipes whose stage.json exists are skipped, so a rerun once the jobs have ended submits only what is left
 # (nothing when the pipeline is complete). An unknown MODEL fails before anything is submitted. Inputs the
 # package builds (tiny models, synthetic data) are built by the first job that needs them. `--nodes` sets the
-# nodes of each training job (a GRPO recipe with vllm_mode: server gets at least 2); `--key value` pairs after
+# nodes of each training job (a GRPO recipe with vllm_mode: server gets at least 2). Each job asks for the GPUs
+# per node its recipe is sized for (`num_processes`) and launches with the recipe's `accelerate` config; on N
+# nodes the runner divides gradient accumulation by N, so the global batch stays the recipe's (or the job
+# stops at once, saying why it cannot). `--key value` pairs after
 # `--` override every recipe. Jobs run in the current directory and log to runs/slurm/<job name>-<id>.log.
 SLURM_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
@@ -20,10 +23,10 @@ R1_ACCOUNT=${R1_ACCOUNT:-}
 R1_TIME=${R1_TIME:-}                      # time limit of each job, e.g. 2-00:00:00
 R1_NODES=${R1_NODES:-1}                   # nodes of each training job (--nodes)
 R1_SHARDS=${R1_SHARDS:-4}                 # array tasks of the generation recipe, one node each (--shards)
-R1_GPUS_PER_NODE=${R1_GPUS_PER_NODE:-}    # e.g. 8; empty: no --gpus-per-node request
+R1_GPUS_PER_NODE=${R1_GPUS_PER_NODE:-}    # e.g. 8; empty: each recipe's own (num_processes), none for CPU recipes
 R1_CPUS_PER_TASK=${R1_CPUS_PER_TASK:-}    # CPUs of each job's task (one task per node)
 R1_MODULES=${R1_MODULES:-}                # environment modules each job loads, e.g. "cuda/12.4"
-R1_ACCELERATE=${R1_ACCELERATE:-}          # a config of recipes/accelerate_configs/ for training jobs
+R1_ACCELERATE=${R1_ACCELERATE:-}          # a config of recipes/accelerate_configs/; empty: each recipe's `accelerate`
 R1_PYTHON=${R1_PYTHON:-$SLURM_DIR/../.venv/bin/python}
 R1_LOG_DIR=${R1_LOG_DIR:-runs/slurm}
 R1_SBATCH_ARGS=${R1_SBATCH_ARGS:-}        # any other sbatch options, e.g. "--qos=high --exclusive"
@@ -64,8 +67,6 @@ CLUSTER=(--parsable --chdir="$PWD")
 [[ -z $R1_CPUS_PER_TASK ]] || CLUSTER+=(--cpus-per-task="$R1_CPUS_PER_TASK")
 read -ra EXTRA <<<"$R1_SBATCH_ARGS"
 CLUSTER+=("${EXTRA[@]}")
-GPUS=()
-[[ -z $R1_GPUS_PER_NODE || $R1_GPUS_PER_NODE == 0 ]] || GPUS=(--gpus-per-node="$R1_GPUS_PER_NODE")
 mkdir -p "$R1_LOG_DIR"
 
 # sbatch "$@": the job id in JOB; on a failure, the jobs this run submitted are cancelled (all or nothing)
@@ -85,6 +86,22 @@ value() {
     "${PIPELINE[@]}" get "$1" "$2" --default "$3"
 }
 
+# --gpus-per-node for a recipe's jobs: R1_GPUS_PER_NODE, else what the recipe is sized for (`num_processes` of a
+# training recipe, on each node: with --nodes N the runner rescales accumulation to keep the global batch; the
+# `tensor_parallel_size` of a vLLM generation recipe, per array task), else none (a CPU recipe).
+gpus_for() {
+    local gpus=$R1_GPUS_PER_NODE
+    if [[ -z $gpus ]]; then
+        if [[ $2 == generate ]]; then
+            [[ $(value "$1" backend auto) != vllm ]] || gpus=$(value "$1" tensor_parallel_size 1)
+        else
+            gpus=$(value "$1" num_processes 0)
+        fi
+    fi
+    GPUS=()
+    [[ -z $gpus || $gpus == 0 ]] || GPUS=(--gpus-per-node="$gpus")
+}
+
 PREVIOUS=""
 while IFS=$'\t' read -r recipe runner output state <&3; do
     if [[ $state == complete ]]; then
@@ -94,6 +111,7 @@ while IFS=$'\t' read -r recipe runner output state <&3; do
     after=()
     [[ -z $PREVIOUS ]] || after=(--dependency="afterok:$PREVIOUS")
     name=r1-$MODEL-$(basename "$recipe" .yaml)
+    gpus_for "$recipe" "$runner"
     if [[ $runner == generate ]]; then
         submit "${after[@]}" "${GPUS[@]}" --job-name="$name" --array="0-$((R1_SHARDS - 1))" \
             --output="$R1_LOG_DIR/%x-%A_%a.log" "$SLURM_DIR/generate.slurm" "$recipe" "${OVERRIDES[@]}"

@@ -7,7 +7,7 @@ from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
-from helpers import tiny_sft_fields, write_recipe  # noqa: E402
+from helpers import save_reward_model, tiny_sft_fields, write_recipe  # noqa: E402
 
 from r1recipes.synthetic import arithmetic_rows, write_jsonl  # noqa: E402
 
@@ -25,6 +25,12 @@ def tiny_model(tmp_path_factory) -> Path:
     from r1recipes.models.tiny import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("models") / "tiny")
+
+
+@pytest.fixture(scope="session")
+def tiny_reward_model(tmp_path_factory, tiny_model) -> str:
+    """A tiny random one-output reward model with the tiny policy's tokenizer (and its chat template)."""
+    return save_reward_model(tiny_model, tmp_path_factory.mktemp("reward_model"))
 
 
 @pytest.fixture

@@ -24,14 +24,6 @@ def test_yaml_sets_values_and_flags_override(tmp_path, tiny_model, arithmetic_fi
     assert source.path == str(recipe) and "max_steps" in source.text
 
 
-def test_no_gpu_means_cpu_and_fp32(tmp_path, tiny_model, arithmetic_file):
-    recipe = write_recipe(
-        tmp_path / "r.yaml", **tiny_sft_fields(tiny_model, arithmetic_file, tmp_path / "out", bf16=True)
-    )
-    _, train, _, _ = parse_sft(recipe)
-    assert train.use_cpu is True and train.bf16 is False
-
-
 def test_yaml_exponent_without_dot_is_a_float(tmp_path, tiny_model, arithmetic_file):
     # YAML 1.1 reads 1e-5 as a string; the recipe author meant a number
     fields = tiny_sft_fields(tiny_model, arithmetic_file, tmp_path / "out")

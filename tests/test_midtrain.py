@@ -62,6 +62,7 @@ def test_midtrain_recipe_warms_up_holds_the_peak_then_decays_to_the_minimum(tmp_
         "per_device_train_batch_size": 2, "gradient_accumulation_steps": 1, "max_length": 64,
         "dataset_num_proc": 1, "activation_checkpointing": "false", "report_to": "none",
         "save_strategy": "no", "logging_steps": 1,
+        "use_cpu": "true", "num_processes": 1,  # a GPU recipe, on this CPU by choice, its batch as written here
     }  # fmt: skip
     flags = [item for name, value in overrides.items() for item in (f"--{name}", str(value))]
     data_args, training_args, model_args, source = sft.make_parser().parse(["--config", str(RECIPE), *flags])

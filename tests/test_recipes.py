@@ -2,12 +2,14 @@
 opens with a header, writes under runs/<folder>/, and names only inputs that an earlier stage produces,
 the package builds, or exist."""
 
+import re
 from pathlib import Path
 
 import pytest
 from accelerate.commands.config.config_args import ClusterConfig
 
 from r1recipes import generate, grpo, sft
+from r1recipes.hardware import Machine, gpu_features, wants_vllm
 from r1recipes.pipeline import check_evaluation
 from r1recipes.recipes import (
     ACCELERATE_CONFIGS,
@@ -23,6 +25,7 @@ from r1recipes.recipes import (
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 STAGE_RECIPES = stage_files(RECIPES)
 RUNNERS = {"sft": sft, "grpo": grpo, "generate": generate}
+GPU_NODE = Machine(cuda_gpus=8, torch_version="2.13.0", torch_cuda="13.0", vllm=True)
 PIPELINE_FOLDERS = [f for f in model_folders(RECIPES) if (RECIPES / f / "stage1_cold_start_sft.yaml").exists()]
 
 
@@ -47,8 +50,51 @@ def test_recipe_parses_and_opens_with_a_header(path, tmp_path, monkeypatch):
     for local in recipe.inputs.values():  # stand-ins for earlier stages' outputs and built inputs
         (tmp_path / local).mkdir(parents=True, exist_ok=True)
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("HF_HUB_OFFLINE", "0")  # Hub ids are only checked offline; parsing downloads nothing
+    # online, with the Hub's answers recorded instead of asked; a GPU recipe parses as on its GPU machine
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    asked = []
+    monkeypatch.setattr("r1recipes.paths.hub_repo_exists", lambda name, kind: asked.append((name, kind)) or True)
+    monkeypatch.setattr("r1recipes.hardware.machine", lambda: GPU_NODE)
     RUNNERS[recipe.runner].make_parser().parse(["--config", str(path)])
+    assert sorted(asked) == sorted(set(recipe.hub_ids.values())), "every Hub id the recipe reads is checked"
+
+
+def gpu_recipe(recipe: RecipeFile) -> bool:
+    return bool(gpu_features(recipe.config))
+
+
+GPU_RECIPES = [p for p in STAGE_RECIPES if gpu_recipe(RecipeFile.load(p))]
+
+
+def test_the_gpu_recipes_are_the_ones_sized_for_gpus():
+    folders = {p.parent.name for p in GPU_RECIPES}
+    assert folders == {"Qwen2.5-7B", "Qwen2.5-3B", "midtrain"}
+    assert len(GPU_RECIPES) == len([p for p in STAGE_RECIPES if p.parent.name in folders])
+
+
+@pytest.mark.parametrize("path", [p for p in GPU_RECIPES if RecipeFile.load(p).runner != "generate"], ids=relative)
+def test_a_gpu_training_recipe_states_its_hardware_and_bounds_its_checkpoints(path):
+    """The processes and launch config are keys the code reads, matching the header; checkpoints are bounded
+    and the header says what one weighs."""
+    config, text = RecipeFile.load(path).config, path.read_text()
+    processes = config["num_processes"]
+    assert f"x {processes} H100" in text and f"# Batch: {processes} GPUs x " in text
+    assert (RECIPES / ACCELERATE_CONFIGS / f"{config['accelerate']}.yaml").exists()
+    assert config["save_total_limit"] >= 1
+    weight = re.search(r"# Checkpoints: ~(\d+) GB each", text)
+    assert weight and int(weight[1]) > 0
+    assert "ACCELERATE=" not in text and "NUM_PROCESSES=" not in text  # `make` reads them from the recipe
+
+
+@pytest.mark.parametrize("path", [p for p in GPU_RECIPES if wants_vllm(RecipeFile.load(p).config)], ids=relative)
+def test_vllm_context_is_bounded_by_the_recipe_lengths(path):
+    """Unbounded, vLLM sizes its KV cache for the model's whole context (131,072 positions for Qwen2.5)."""
+    config = RecipeFile.load(path).config
+    if RecipeFile.load(path).runner == "grpo":
+        context, completion = config["vllm_max_model_length"], config["max_completion_length"]
+    else:
+        context, completion = config["max_model_length"], config["max_new_tokens"]
+    assert completion + 512 <= context <= completion + 4096, "room for a prompt, and no more than a long one needs"
 
 
 @pytest.mark.parametrize("path", sorted(RECIPES.glob(f"*/{EVALUATION}")), ids=relative)

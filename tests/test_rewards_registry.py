@@ -7,8 +7,21 @@ from helpers import tiny_grpo_fields, write_recipe
 from test_runners import run
 
 from r1recipes import RecipeError, grpo
-from r1recipes.rewards import REWARDS, check_reward_columns, check_reward_config, get_reward_funcs
+from r1recipes.rewards import (
+    REWARDS,
+    Reward,
+    RewardFailedError,
+    check_reward_columns,
+    check_reward_config,
+    get_reward_funcs,
+)
 from r1recipes.rewards.counts import COUNTS
+from r1recipes.stage import run_cli
+
+
+def broken_reward(completions, **kwargs):
+    """A reward whose service is down: it raises on every call (named by dotted path in the runs below)."""
+    raise ConnectionError("reward server unreachable\n(a second line the one-line error leaves out)")
 
 
 def test_names_and_dotted_paths_resolve_and_log_under_their_names():
@@ -55,6 +68,59 @@ def test_an_unexpected_exception_leaves_the_batch_out_instead_of_stopping_the_ru
     broken.func = lambda completions, **kwargs: 1 / 0
     assert broken(["x", "y"]) == [None, None]
     assert COUNTS["countdown/errors"] == before + 1
+
+
+def test_a_reward_failing_on_3_calls_in_a_row_stops_the_run_and_a_success_resets_the_count():
+    assert Reward.max_failed_calls == 3
+    (reward,) = get_reward_funcs(["countdown"])
+    outcomes = iter([1, 0, 0, 1, 0, 0, 0])  # 1: a successful call, 0: one that raises
+    reward.func = lambda completions, **kwargs: [0.5] * len(completions) if next(outcomes) else 1 / 0
+    assert [reward(["x"]) for _ in range(6)] == [[0.5], [None], [None], [0.5], [None], [None]]
+    with pytest.raises(RewardFailedError) as error:
+        reward(["x"])
+    assert str(error.value) == "reward countdown failed on its last 3 calls: ZeroDivisionError: division by zero"
+
+
+def test_calls_without_rows_of_the_rewards_tasks_neither_count_nor_reset():
+    (reward,) = get_reward_funcs(["countdown"], {"countdown": {"tasks": ["countdown"]}})
+    reward.func = lambda completions, **kwargs: 1 / 0
+    mine, other = dict(task=["countdown"]), dict(task=["math"])
+    assert reward(["x"], **mine) == [None] and reward(["x"], **other) == [None] and reward(["x"], **mine) == [None]
+    with pytest.raises(RewardFailedError, match="failed on its last 3 calls"):
+        reward(["x"], **mine)
+
+
+def test_prepare_runs_the_rewards_start_up_work_with_its_settings():
+    calls = []
+
+    def with_start_up(completions, **kwargs):
+        return [1.0] * len(completions)
+
+    with_start_up.prepare = lambda **settings: calls.append(settings)
+    cosine, accuracy = get_reward_funcs(["cosine", "accuracy"], {"cosine": {"max_len": 64, "tasks": ["math"]}})
+    cosine.func = with_start_up
+    cosine.prepare()
+    accuracy.prepare()  # no start-up work: nothing happens
+    assert calls == [{"max_len": 64}]
+
+
+def test_grpo_stops_with_one_line_when_a_reward_fails_on_every_step(tmp_path, tiny_model, arithmetic_file, capsys):
+    fields = tiny_grpo_fields(
+        tiny_model,
+        arithmetic_file,
+        tmp_path / "out",
+        reward_funcs=["toy_rewards.length_reward", "test_rewards_registry.broken_reward"],
+        max_steps=5,
+    )
+    with pytest.raises(SystemExit) as exit_status:
+        run_cli(grpo.main, grpo.make_parser, ["--config", str(write_recipe(tmp_path / "grpo.yaml", **fields))])
+    assert exit_status.value.code == 2
+    last_line = capsys.readouterr().err.splitlines()[-1]  # after the progress bar, which ends in no newline
+    assert last_line.endswith(
+        "error: reward test_rewards_registry.broken_reward failed on its last 3 calls: "
+        "ConnectionError: reward server unreachable"
+    )
+    assert not (tmp_path / "out" / "stage.json").exists()
 
 
 def test_missing_columns_are_named_before_training():

@@ -1,8 +1,12 @@
+from pathlib import Path
+
 import pytest
 import torch
 from helpers import save_reward_model
+from test_runners import weights
 
 from r1recipes import RecipeError
+from r1recipes.rewards import get_reward_funcs
 from r1recipes.rewards.reward_model import load_reward_model, reward_model_reward
 
 PROMPT = "What is 2 + 2?"
@@ -11,11 +15,6 @@ SAME_ANSWER = [
     "<think>Two and two: count 3, then 4. So 4.</think>\nThe answer is 4.",
 ]
 OTHER_ANSWER = "<think>2 + 2 is 4.</think>\nThe answer is 5."
-
-
-@pytest.fixture(scope="module")
-def reward_model(tiny_model, tmp_path_factory):
-    return save_reward_model(tiny_model, tmp_path_factory.mktemp("reward_model"))
 
 
 @pytest.fixture(scope="module")
@@ -28,33 +27,33 @@ def scores(model, completions, prompts=None, **settings):
     return reward_model_reward(completions, prompts, model_name_or_path=model, **settings)
 
 
-def test_helpfulness_reads_only_the_summary(reward_model):
+def test_helpfulness_reads_only_the_summary(tiny_reward_model):
     same_a, same_b, other, no_summary, empty_summary = scores(
-        reward_model, [*SAME_ANSWER, OTHER_ANSWER, "The answer is 4.", "<think>2 + 2 is 4.</think>"]
+        tiny_reward_model, [*SAME_ANSWER, OTHER_ANSWER, "The answer is 4.", "<think>2 + 2 is 4.</think>"]
     )
     assert same_a == pytest.approx(same_b, abs=1e-6)
     assert same_a != pytest.approx(other, abs=1e-6)
     assert no_summary == pytest.approx(empty_summary, abs=1e-6)  # no </think>: an empty answer part
 
 
-def test_harmlessness_reads_the_whole_response(reward_model):
-    same_a, same_b = scores(reward_model, SAME_ANSWER, mode="harmlessness")
+def test_harmlessness_reads_the_whole_response(tiny_reward_model):
+    same_a, same_b = scores(tiny_reward_model, SAME_ANSWER, mode="harmlessness")
     assert same_a != pytest.approx(same_b, abs=1e-6)
 
 
-def test_batches_score_like_single_sequences(reward_model):
+def test_batches_score_like_single_sequences(tiny_reward_model):
     completions = [*SAME_ANSWER, OTHER_ANSWER, "short", "<think>x</think>" + " and more" * 30]
     prompts = [PROMPT, "Hi", [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "2+2?"}]] * 2
-    one_by_one = scores(reward_model, completions, prompts[:5], mode="harmlessness", batch_size=1)
-    batched = scores(reward_model, completions, prompts[:5], mode="harmlessness", batch_size=4)
+    one_by_one = scores(tiny_reward_model, completions, prompts[:5], mode="harmlessness", batch_size=1)
+    batched = scores(tiny_reward_model, completions, prompts[:5], mode="harmlessness", batch_size=4)
     assert len(batched) == 5 and all(isinstance(s, float) for s in batched)
     assert torch.allclose(torch.tensor(batched), torch.tensor(one_by_one), atol=1e-5)
 
 
-def test_conversational_forms_score_like_strings(reward_model):
-    as_strings = scores(reward_model, [OTHER_ANSWER])
+def test_conversational_forms_score_like_strings(tiny_reward_model):
+    as_strings = scores(tiny_reward_model, [OTHER_ANSWER])
     as_messages = scores(
-        reward_model, [[{"role": "assistant", "content": OTHER_ANSWER}]], [[{"role": "user", "content": PROMPT}]]
+        tiny_reward_model, [[{"role": "assistant", "content": OTHER_ANSWER}]], [[{"role": "user", "content": PROMPT}]]
     )
     assert as_messages == pytest.approx(as_strings, abs=1e-6)
 
@@ -70,18 +69,57 @@ def test_without_a_template_the_prompt_and_response_are_concatenated(plain_rewar
     assert nothing is None  # nothing to score
 
 
-def test_truncation_keeps_the_end(reward_model):
+def test_truncation_keeps_the_end(tiny_reward_model):
     tail = " then the answer is 4 and that is all" * 3
-    first, second = scores(reward_model, ["Start one." + tail, "Another start." + tail], mode="harmlessness")
+    first, second = scores(tiny_reward_model, ["Start one." + tail, "Another start." + tail], mode="harmlessness")
     assert first != pytest.approx(second, abs=1e-6)
     first, second = scores(
-        reward_model, ["Start one." + tail, "Another start." + tail], mode="harmlessness", max_length=12
+        tiny_reward_model, ["Start one." + tail, "Another start." + tail], mode="harmlessness", max_length=12
     )
     assert first == pytest.approx(second, abs=1e-6)
 
 
-def test_the_model_loads_once(reward_model):
-    assert load_reward_model(reward_model, "cpu") is load_reward_model(reward_model, "cpu")
+def test_the_model_loads_once(tiny_reward_model):
+    assert load_reward_model(tiny_reward_model, "cpu") is load_reward_model(tiny_reward_model, "cpu")
+
+
+@pytest.fixture
+def zero3_configured():
+    """What TrainingArguments leave behind under a ZeRO-3 accelerate config: transformers' DeepSpeed config, which
+    makes `from_pretrained` build partitioned models under `deepspeed.zero.Init`."""
+    pytest.importorskip("deepspeed")
+    from transformers.integrations.deepspeed import (
+        HfDeepSpeedConfig,
+        is_deepspeed_zero3_enabled,
+        unset_hf_deepspeed_config,
+    )
+
+    config = HfDeepSpeedConfig({"zero_optimization": {"stage": 3}, "train_micro_batch_size_per_gpu": 1})
+    assert is_deepspeed_zero3_enabled()
+    yield config
+    unset_hf_deepspeed_config()
+
+
+def test_prepare_loads_the_model_whole_once_at_start_up_even_under_zero3(tiny_reward_model, zero3_configured):
+    from transformers.integrations.deepspeed import is_deepspeed_zero3_enabled
+
+    load_reward_model.cache_clear()
+    (reward,) = get_reward_funcs(
+        ["reward_model"], {"reward_model": {"model_name_or_path": tiny_reward_model, "tasks": ["general"]}}
+    )
+    reward.prepare()
+    reward.prepare()
+    assert load_reward_model.cache_info().misses == 1
+    assert is_deepspeed_zero3_enabled()  # only hidden while the reward model loaded
+
+    _, model = load_reward_model(tiny_reward_model, "cpu")
+    parameters = list(model.parameters())
+    assert all(p.numel() > 0 and not hasattr(p, "ds_id") for p in parameters)  # not partitioned by DeepSpeed
+    assert sum(p.numel() for p in parameters) == sum(t.numel() for t in weights(Path(tiny_reward_model)).values())
+
+    scores = reward(SAME_ANSWER, prompts=[PROMPT] * 2, task=["general", "math"])
+    assert isinstance(scores[0], float) and scores[1] is None
+    assert load_reward_model.cache_info().misses == 1  # scoring used the model loaded at start-up
 
 
 def test_bad_settings_and_models_are_clear_errors(tmp_path, tiny_model):

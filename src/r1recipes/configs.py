@@ -6,7 +6,6 @@ no-GPU handling in `StageArguments`, the model fields in `ModelArguments` (TRL's
 fields sit in `__post_init__`, so they fail while the command line is parsed, before anything loads.
 """
 
-import importlib.util
 import os
 import string
 from dataclasses import dataclass, field
@@ -17,7 +16,7 @@ import yaml
 
 from r1recipes import RecipeError, notice
 from r1recipes.eval_results import EVAL
-from r1recipes.paths import check_model_path, looks_local
+from r1recipes.paths import check_dataset_path, check_model_path, looks_local
 
 PROMPT_FORMATS = ("r1_zero", "chat", "template")
 
@@ -158,6 +157,8 @@ class DataArguments(PromptArguments):
             ]
         else:
             raise RecipeError("no training data: set dataset_name or dataset_mixture")
+        for source in self.sources:
+            check_dataset_path(source.path)
         if self.test_split_size < 0 or (
             self.test_split_size >= 1 and self.test_split_size != int(self.test_split_size)
         ):
@@ -202,19 +203,54 @@ def _has_cuda() -> bool:
 
 @dataclass
 class StageArguments:
-    """Run-lifecycle fields shared by every stage, and the switch to fp32 when there is no GPU."""
+    """Run-lifecycle fields shared by every stage, the hardware a recipe was sized for, and what happens
+    without a GPU (`r1recipes.hardware`)."""
 
     start_over: bool = field(
         default=False,
         metadata={"help": "Delete this stage's checkpoints and stage.json in output_dir and train from step 0."},
     )
+    num_processes: int | None = field(
+        default=None,
+        metadata={
+            "help": "Processes (one per GPU) the recipe's batch is sized for; on another count, accumulation is "
+            "rescaled to keep the global batch. Setting it makes the recipe a GPU recipe."
+        },
+    )
+    accelerate: str | None = field(
+        default=None,
+        metadata={"help": "The config of recipes/accelerate_configs/ (no .yaml) make and Slurm launch it with."},
+    )
 
     def __post_init__(self):
-        if not self.use_cpu and not _has_accelerator():
-            # use_cpu also makes accelerate pick gloo DDP when launched with several processes
-            notice("no GPU found: training on the CPU in fp32 (bf16/fp16 off)")
-            self.use_cpu, self.bf16, self.fp16 = True, False, False
+        from r1recipes import hardware
+
+        if self.num_processes is not None and self.num_processes < 1:
+            raise RecipeError(f"num_processes must be >= 1, got {self.num_processes}")
+        if self.use_cpu:
+            if self.bf16 or self.fp16 or getattr(self, "use_vllm", False):
+                notice("use_cpu: training on the CPU in fp32, sampling with transformers (bf16, fp16, vLLM off)")
+            self.bf16, self.fp16 = False, False
+            if hasattr(self, "use_vllm"):
+                self.use_vllm = False
+        else:
+            features = hardware.gpu_features(vars(self)) + hardware.launched_features()
+            hardware.require_gpu(features, vllm=hardware.wants_vllm(vars(self)))
+            if not _has_accelerator():
+                # use_cpu also makes accelerate pick gloo DDP when launched with several processes
+                notice("no GPU found: training on the CPU in fp32")
+                self.use_cpu, self.bf16, self.fp16 = True, False, False
+        hardware.fit_batch(self, _world_size())
+        self.check_batch()
         super().__post_init__()
+
+    def check_batch(self) -> None:
+        """Checks of the batch once it fits the processes this run has (GRPO's groups)."""
+
+
+def _world_size() -> int:
+    """The processes of this launch (accelerate and torchrun set WORLD_SIZE), before the trainer starts them."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
 
 
 def _has_accelerator() -> bool:
@@ -245,7 +281,16 @@ class GRPOConfig(StageArguments, trl.GRPOConfig):
 
         self.reward_kwargs = parse_structured(self.reward_kwargs, "reward_kwargs") or {}
         check_reward_config(self.reward_funcs, self.reward_kwargs, self.reward_weights)
-        world_size = int(os.environ.get("WORLD_SIZE", "1"))
+        if self.use_vllm and self.vllm_max_model_length is not None:
+            if self.vllm_max_model_length <= self.max_completion_length:
+                raise RecipeError(
+                    f"vllm_max_model_length ({self.vllm_max_model_length}) leaves no room for a prompt before "
+                    f"max_completion_length ({self.max_completion_length}) tokens"
+                )
+        super().__post_init__()
+
+    def check_batch(self) -> None:
+        world_size = _world_size()
         if self.generation_batch_size is None and self.num_generations:
             steps = self.steps_per_generation or self.gradient_accumulation_steps
             completions = self.per_device_train_batch_size * world_size * steps
@@ -255,16 +300,12 @@ class GRPOConfig(StageArguments, trl.GRPOConfig):
                     f"steps_per_generation ({steps}) = {completions} completions per generation batch, "
                     f"which num_generations ({self.num_generations}) does not divide"
                 )
-        if self.use_vllm and not (_has_cuda() and importlib.util.find_spec("vllm")):
-            notice("use_vllm is set but vLLM or a CUDA GPU is missing: generating with transformers instead")
-            self.use_vllm = False
-        super().__post_init__()
 
 
 DEFAULT_VERIFIERS = {"math": "accuracy", "countdown": "countdown", "code": "code"}
 # Fields that change how fast a run goes or which part of it this process does, never what it writes
 GENERATE_RUNTIME_FIELDS = (
-    "backend", "batch_size", "tensor_parallel_size", "gpu_memory_utilization", "verify_processes",
+    "backend", "batch_size", "tensor_parallel_size", "gpu_memory_utilization", "max_model_length", "verify_processes",
     "num_shards", "shard_index", "start_over", "merge",
 )  # fmt: skip
 
@@ -288,6 +329,13 @@ class SamplingArguments:
     batch_size: int = field(default=32, metadata={"help": "transformers backend: completions generated together."})
     tensor_parallel_size: int = field(default=1, metadata={"help": "vllm backend: GPUs per model replica."})
     gpu_memory_utilization: float = field(default=0.9, metadata={"help": "vllm backend: share of GPU memory."})
+    max_model_length: int | None = field(
+        default=None,
+        metadata={
+            "help": "vllm backend: context window in tokens (prompt + max_new_tokens); unset, vLLM sizes its KV "
+            "cache for the model's whole context."
+        },
+    )
     trust_remote_code: bool = field(default=False, metadata={"help": "Run the model repository's own code."})
 
     def __post_init__(self):
@@ -298,6 +346,15 @@ class SamplingArguments:
             raise RecipeError(f"need temperature >= 0 and 0 < top_p <= 1, got {self.temperature} and {self.top_p}")
         if not 0 < self.gpu_memory_utilization <= 1:
             raise RecipeError(f"gpu_memory_utilization must be in (0, 1], got {self.gpu_memory_utilization}")
+        if self.max_model_length is not None and self.max_model_length <= self.max_new_tokens:
+            raise RecipeError(
+                f"max_model_length ({self.max_model_length}) leaves no room for a prompt before max_new_tokens "
+                f"({self.max_new_tokens})"
+            )
+        if self.backend == "vllm":
+            from r1recipes import hardware
+
+            hardware.require_gpu(["vLLM (backend: vllm)"], vllm=True)
 
 
 @dataclass
@@ -411,6 +468,7 @@ class NonReasoningSource:
         if source.count is not None and not isinstance(source.count, int):
             raise RecipeError(f"non_reasoning: count must be a whole number, got {source.count!r}")
         source.rename = parse_structured(source.rename, "non_reasoning.rename")
+        check_dataset_path(source.path)
         return source
 
     @property
@@ -420,8 +478,8 @@ class NonReasoningSource:
 
 # Fields that change how fast an evaluation goes, or what else it covers, never a benchmark's results
 EVALUATE_RUNTIME_FIELDS = (
-    "backend", "batch_size", "tensor_parallel_size", "gpu_memory_utilization", "benchmarks", "data_file", "data_dir",
-    "output", "start_over",
+    "backend", "batch_size", "tensor_parallel_size", "gpu_memory_utilization", "max_model_length", "benchmarks",
+    "data_file", "data_dir", "output", "start_over",
 )  # fmt: skip
 
 

@@ -8,6 +8,9 @@ Departures from the R1 report: TRL's GRPO defaults to no KL term (beta=0, as Ope
 none is needed) and to the DAPO token-level loss; recipes that follow the report set `beta` and
 `loss_type: grpo` explicitly. Rewards are rule-based functions named in `reward_funcs`; what they could not
 judge (unparsable gold answers, verifier timeouts) is logged as running totals, `rewards/accuracy/timeouts`.
+Stage 4's general prompts are scored by a reward model, loaded whole on every process before training (see
+`rewards/reward_model.py`: under ZeRO-3 a partitioned one hung the run). A reward that fails on 3 calls in a row
+stops the run with one line (`rewards.Reward`).
 """
 
 from trl import GRPOTrainer
@@ -36,13 +39,17 @@ def main(data_args, training_args, model_args, recipe: Recipe | None = None, cal
         )
     reward_funcs = get_reward_funcs(training_args.reward_funcs, training_args.reward_kwargs)
 
-    def datasets_for_rewards(data_args, seed):
+    def datasets_then_rewards(data_args, seed):
+        """After the stage-complete check and before the policy loads: the data, checked against the rewards,
+        then the rewards' start-up work on every process (a reward model loads here, not mid-step on one rank)."""
         train, test = grpo_datasets(data_args, seed)
         check_reward_columns(training_args.reward_funcs, training_args.reward_kwargs, train.column_names)
+        for reward in reward_funcs:
+            reward.prepare()
         return train, test
 
     return train_stage(
-        "grpo", RewardTalliesGRPOTrainer, datasets_for_rewards, data_args, training_args, model_args, recipe,
+        "grpo", RewardTalliesGRPOTrainer, datasets_then_rewards, data_args, training_args, model_args, recipe,
         callbacks, reward_funcs=reward_funcs,
     )  # fmt: skip
 

@@ -31,8 +31,9 @@ import sys
 import time
 from pathlib import Path
 
-from r1recipes import RecipeError, notice
+from r1recipes import RecipeError, hardware, notice
 from r1recipes.eval_results import EVAL
+from r1recipes.paths import check_dataset_path, check_model_path
 from r1recipes.recipes import (
     ACCELERATE_CONFIGS,
     BUILT_INPUTS,
@@ -54,27 +55,66 @@ TRAINERS = ("sft", "grpo")  # runners whose output is a model to evaluate
 
 
 def _gpus() -> int:
-    import torch
+    return hardware.machine().cuda_gpus
 
-    return torch.cuda.device_count()
+
+def accelerate_choice(recipe: RecipeFile, accelerate: str | None) -> str | None:
+    """ACCELERATE=, else the recipe's own `accelerate`, unless the recipe is run on the CPU by choice."""
+    if accelerate:
+        return accelerate
+    value = recipe.config.get("accelerate")
+    return value if isinstance(value, str) and value and recipe.config.get("use_cpu") is not True else None
+
+
+def accelerate_config(name: str) -> Path:
+    config = RECIPES / ACCELERATE_CONFIGS / f"{name}.yaml"
+    if not config.exists():
+        names = sorted(p.stem for p in config.parent.glob("*.yaml"))
+        raise RecipeError(f"unknown ACCELERATE '{name}' (valid: {', '.join(names)})")
+    return config
 
 
 def launch_command(recipe: RecipeFile, accelerate: str | None, num_processes: int | None, launch_args: str) -> list:
-    """`python -m r1recipes.<runner>` for one process, else `accelerate launch` with a config of the tree."""
+    """`python -m r1recipes.<runner>` for one process, else `accelerate launch` with a config of the tree: the
+    one asked for, else the recipe's `accelerate`, with one process per visible GPU unless told how many."""
     module = ["-m", f"r1recipes.{recipe.runner}", "--config", str(recipe.path), *recipe.overrides]
-    gpus = 0 if accelerate or num_processes or launch_args else _gpus()
-    if gpus > 1:
-        accelerate, num_processes = "ddp", gpus
-        notice(f"{num_processes} GPUs: launching with accelerate_configs/ddp.yaml (ACCELERATE= to choose)")
+    accelerate = accelerate_choice(recipe, accelerate)
+    if not (num_processes or launch_args) and recipe.config.get("use_cpu") is not True:
+        gpus = _gpus()
+        if gpus > 1 and not accelerate:
+            accelerate = "ddp"
+            notice(f"{gpus} GPUs: launching with accelerate_configs/ddp.yaml (ACCELERATE= to choose)")
+        if gpus > 1 or (gpus and accelerate):
+            num_processes = gpus
     if not accelerate and not launch_args and (num_processes or 1) == 1:
         return [sys.executable, *module]
-    config = RECIPES / ACCELERATE_CONFIGS / f"{accelerate or 'ddp'}.yaml"
-    if not config.exists():
-        names = sorted(p.stem for p in config.parent.glob("*.yaml"))
-        raise RecipeError(f"unknown ACCELERATE '{accelerate}' (valid: {', '.join(names)})")
+    config = accelerate_config(accelerate or "ddp")
     processes = ["--num_processes", str(num_processes)] if num_processes else []
     accelerate_bin = str(Path(sys.executable).parent / "accelerate")
     return [accelerate_bin, "launch", "--config_file", str(config), *processes, *shlex.split(launch_args), *module]
+
+
+def check_hardware(recipe: RecipeFile, accelerate: str | None) -> None:
+    """A recipe that asks for a GPU (or vLLM) this machine lacks stops the run before anything is built."""
+    if recipe.config.get("use_cpu") is True:
+        return
+    features = hardware.gpu_features(recipe.config)
+    chosen = accelerate_choice(recipe, accelerate)
+    if chosen:
+        features += hardware.accelerate_launch_features(accelerate_config(chosen))
+    try:
+        hardware.require_gpu(features, vllm=hardware.wants_vllm(recipe.config))
+    except RecipeError as exc:
+        raise RecipeError(f"{recipe.path}: {exc}") from None
+
+
+def check_hub_ids(recipe: RecipeFile) -> None:
+    """Every Hub id the recipe reads exists (online), or is usable offline (models in the cache)."""
+    for key, (name, kind) in recipe.hub_ids.items():
+        try:
+            check_model_path(name) if kind == "model" else check_dataset_path(name)
+        except RecipeError as exc:
+            raise RecipeError(f"{recipe.path}: {key}: {exc}") from None
 
 
 def check_overrides(recipe: RecipeFile) -> None:
@@ -86,16 +126,21 @@ def check_overrides(recipe: RecipeFile) -> None:
             raise RecipeError(f"ARGS: {recipe.path} has no key '{key}'{parser.suggest(key)}")
 
 
-def check_run(recipes: list[RecipeFile]) -> list[str]:
-    """Check every recipe of a run before any starts; return the inputs the package must build first."""
+def check_run(recipes: list[RecipeFile], accelerate: str | None = None) -> list[str]:
+    """Check every recipe of a run before any starts (the machine, overrides, outputs, inputs, Hub ids); return
+    the inputs the package must build first."""
     owners = producers()
     to_build, made = [], set()
+    for recipe in recipes:
+        check_hardware(recipe, accelerate)
     for recipe in recipes:
         if recipe.overrides:
             check_overrides(recipe)
         check_output(recipe, owners)
         to_build += [p for p in missing_inputs(recipe, owners, made) if p not in to_build]
         made.add(recipe.output_dir)
+    for recipe in recipes:
+        check_hub_ids(recipe)
     return [p for p in BUILT_INPUTS if p in to_build]  # build order: a reward model after its base
 
 
@@ -148,7 +193,7 @@ def plan_steps(recipes: list[RecipeFile], to_build: list[str], args, skip_comple
 def run(paths: list[Path], args, skip_complete: bool = False, evaluation: Path | None = None) -> None:
     start = time.monotonic()
     recipes = [RecipeFile.load(p, shlex.split(args.args)) for p in paths]
-    to_build = check_run(recipes)
+    to_build = check_run(recipes, args.accelerate)
     if evaluation:
         check_evaluation(evaluation)
     steps = plan_steps(recipes, to_build, args, skip_complete, evaluation)

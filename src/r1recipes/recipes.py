@@ -115,25 +115,39 @@ class RecipeFile:
             raise RecipeError(f"{self.path}: output_dir is required")
         return _norm(out)
 
+    def _named_sources(self) -> dict[str, tuple[str, str]]:
+        """key -> (path or Hub id, "model" or "dataset") for everything the recipe reads."""
+        config = self.config
+        found = {
+            "model_name_or_path": (config.get("model_name_or_path"), "model"),
+            "dataset_name": (config.get("dataset_name"), "dataset"),
+        }
+        mixture, rewards = config.get("dataset_mixture"), config.get("reward_kwargs")
+        for i, source in enumerate(mixture if isinstance(mixture, list) else []):
+            found[f"dataset_mixture[{i}].path"] = (isinstance(source, dict) and source.get("path"), "dataset")
+        if isinstance(config.get("non_reasoning"), dict):
+            found["non_reasoning.path"] = (config["non_reasoning"].get("path"), "dataset")
+        for name, settings in (rewards if isinstance(rewards, dict) else {}).items():
+            if isinstance(settings, dict):
+                found[f"reward_kwargs.{name}.model_name_or_path"] = (settings.get("model_name_or_path"), "model")
+        return {key: (value, kind) for key, (value, kind) in found.items() if isinstance(value, str) and value}
+
     @property
     def inputs(self) -> dict[str, str]:
         """The local paths the recipe reads, by the key that names them."""
-        found = {
-            "model_name_or_path": self.config.get("model_name_or_path"),
-            "dataset_name": self.config.get("dataset_name"),
-        }
-        mixture, rewards = self.config.get("dataset_mixture"), self.config.get("reward_kwargs")
-        for i, source in enumerate(mixture if isinstance(mixture, list) else []):
-            found[f"dataset_mixture[{i}].path"] = isinstance(source, dict) and source.get("path")
-        if isinstance(self.config.get("non_reasoning"), dict):
-            found["non_reasoning.path"] = self.config["non_reasoning"].get("path")
-        for name, settings in (rewards if isinstance(rewards, dict) else {}).items():
-            if isinstance(settings, dict):
-                found[f"reward_kwargs.{name}.model_name_or_path"] = settings.get("model_name_or_path")
         return {
             key: _norm(value)
-            for key, value in found.items()
-            if isinstance(value, str) and looks_local(value, (".gguf", *LOCAL_FORMATS))
+            for key, (value, _) in self._named_sources().items()
+            if looks_local(value, (".gguf", *LOCAL_FORMATS))
+        }
+
+    @property
+    def hub_ids(self) -> dict[str, tuple[str, str]]:
+        """The Hub ids the recipe reads, by the key that names them: (id, "model" or "dataset")."""
+        return {
+            key: (value, kind)
+            for key, (value, kind) in self._named_sources().items()
+            if not looks_local(value, (".gguf", *LOCAL_FORMATS))
         }
 
     @property

@@ -168,6 +168,7 @@ class VLLMSampler:
             dtype=model_args.dtype or "auto",
             tensor_parallel_size=config.tensor_parallel_size,
             gpu_memory_utilization=config.gpu_memory_utilization,
+            max_model_len=config.max_model_length,
             trust_remote_code=config.trust_remote_code,
             seed=config.seed,
         )

@@ -3,12 +3,18 @@
 A tokenizer without a chat template gets ChatML, and the tokenizer's EOS becomes the token that ends an
 assistant turn in its template, so SFT targets, GRPO sampling and evaluation all stop at the same token.
 A `.gguf` file is de-quantized on load (`GgufConfig(dequantize=True)`) so it can be trained and saved.
+Under DeepSpeed ZeRO-3 the policy is built partitioned across the ranks; a model that only some ranks may call
+(a reward model) is built whole inside `outside_zero3_init()`.
 """
 
 import importlib.util
+import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
+from huggingface_hub import constants as hub_constants
+from huggingface_hub import is_offline_mode
 from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig, PreTrainedModel, PreTrainedTokenizerBase
 
 from r1recipes import notice
@@ -63,14 +69,49 @@ def pick_dtype(requested: str | None) -> torch.dtype | str:
     return torch.float32
 
 
+# The prebuilt flash-attention 2 on the Hub, loaded through the `kernels` package (the `flash` extra): the kernel
+# transformers itself substitutes for "flash_attention_2" when flash-attn is not installed. It is downloaded on first
+# use (then cached), so with HF_HUB_OFFLINE=1 it needs a cached copy.
+FLASH_KERNEL = "kernels-community/flash-attn2"
+
+
 def pick_attention(requested: str | None) -> str:
-    flash_ok = torch.cuda.is_available() and importlib.util.find_spec("flash_attn") is not None
-    if requested is None:
-        return "flash_attention_2" if flash_ok else "sdpa"
-    if requested.startswith("flash_attention") and not flash_ok:
-        notice(f"{requested} needs flash-attn and a CUDA GPU: using sdpa")
+    """A recipe's `attn_implementation`, else flash-attention 2 on a CUDA GPU, else sdpa.
+
+    Flash-attention 2 is flash-attn's build when installed, else `FLASH_KERNEL`. A flash implementation (or Hub
+    kernel) that cannot run here becomes sdpa with a notice; so does the default when only the kernel's cached
+    copy is missing.
+    """
+    cuda = torch.cuda.is_available()
+    if requested is None and not cuda:
         return "sdpa"
-    return requested
+    name = requested or "flash_attention_2"
+    if name == "flash_attention_2" and cuda and importlib.util.find_spec("flash_attn") is not None:
+        return name
+    name = FLASH_KERNEL if name == "flash_attention_2" else name
+    if not (name.startswith("flash_attention") or "/" in name):  # eager, sdpa, flex_attention
+        return name
+    has_kernels = importlib.util.find_spec("kernels") is not None
+    kernel = name.partition("|")[2] or name  # "paged|org/kernel"
+    if not cuda:
+        missing = "a CUDA GPU"
+    elif not has_kernels and not (name.startswith("flash_attention") and importlib.util.find_spec("flash_attn")):
+        missing = "flash-attn or the kernels package (the flash extra)"
+    elif "/" in kernel and not _hub_kernel_cached(kernel) and is_offline_mode():
+        missing = f"{kernel} in the Hub cache while HF_HUB_OFFLINE=1 (load it once online)"
+    else:
+        return name
+    if requested is not None or has_kernels:
+        notice(f"{requested or 'flash-attention 2'} needs {missing}: using sdpa")
+    return "sdpa"
+
+
+def _hub_kernel_cached(kernel: str) -> bool:
+    """Whether the `kernels` package has a copy of a Hub kernel ("org/name[@revision][:function]") offline."""
+    repo = kernel.split(":")[0].split("@")[0]
+    cache = Path(os.environ.get("KERNELS_CACHE") or hub_constants.HF_HUB_CACHE)
+    refs = cache / f"kernels--{repo.replace('/', '--')}" / "refs"
+    return refs.is_dir() and any(refs.iterdir())
 
 
 def load_model(
@@ -137,3 +178,28 @@ def load_policy(model_args, trust_remote_code: bool = False):
         quantization_config=get_quantization_config(model_args),
     )
     return tokenizer, model
+
+
+@contextmanager
+def outside_zero3_init():
+    """Models built inside this are whole (unpartitioned) even under DeepSpeed ZeRO-3.
+
+    Once TrainingArguments with a ZeRO-3 config exist, transformers' `from_pretrained` builds every model under
+    `deepspeed.zero.Init`, partitioned across the ranks (it finds the config through a module-level weakref).
+    Such a model's forward gathers its parameters with collectives, so it runs only when every rank runs it: a
+    reward model that scores only its task's rows, which some ranks' batches lack, would wait for ever. Hiding the
+    weakref while loading is the one switch transformers 5 honours: `deepspeed.zero.Init(enabled=False)` and
+    accelerate's `zero3_init_context_manager(enable=False)` around `from_pretrained` still give partitioned models.
+    """
+    from transformers.integrations import deepspeed as hf_deepspeed
+
+    weak_ref = hf_deepspeed._hf_deepspeed_config_weak_ref
+    config = weak_ref() if weak_ref is not None else None
+    if config is None:
+        yield
+        return
+    hf_deepspeed.unset_hf_deepspeed_config()
+    try:
+        yield
+    finally:
+        hf_deepspeed.set_hf_deepspeed_config(config)

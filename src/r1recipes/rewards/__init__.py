@@ -10,6 +10,13 @@ in `reward_weights` and groups their settings under their names in `reward_kwarg
 
 Every reward also takes `tasks`: a list of values of the dataset's `task` column; rows of other tasks get
 `None` from it. That is how stage 4 scores reasoning prompts with rules and general prompts with a reward model.
+
+A reward with work to do before training (loading a model) has it in a `prepare` attribute, a function taking the
+reward's settings; the GRPO runner calls `Reward.prepare()` on every process at start-up, so that no rank does it
+alone in the middle of a step while the others wait in a collective (`reward_model` loads its model there).
+
+A reward that raises on `Reward.max_failed_calls` (3) calls in a row stops the run (`RewardFailedError`); one
+failing batch only leaves its samples out.
 """
 
 import importlib
@@ -120,11 +127,23 @@ def check_reward_columns(names: list[str], kwargs_by_name: dict, columns: list[s
                 raise RecipeError(f"reward '{name}' needs the column {wanted}; the dataset has {sorted(columns)}")
 
 
+class RewardFailedError(RecipeError):
+    """A reward raised on each of its last `Reward.max_failed_calls` calls: the run stops with one line."""
+
+
 class Reward:
     """A reward bound to its recipe settings and limited to its `tasks`: the callable TRL gets.
 
-    TRL logs it as `rewards/<name>/mean`. An unexpected exception inside a reward does not stop a long run:
-    the batch gets `None` from it, `<name>/errors` is tallied and the first traceback is logged."""
+    TRL logs it as `rewards/<name>/mean`. An unexpected exception inside a reward does not stop a long run at
+    once: the batch gets `None` from it, `<name>/errors` is tallied and the first traceback is logged. When it
+    fails on `max_failed_calls` calls in a row (a call is one batch of this process, in GRPO one per generation
+    batch, so about that many optimizer steps; calls without rows of its `tasks` do not count) it is broken, not
+    unlucky, and `RewardFailedError` stops the run instead of training on the other rewards alone; a call that
+    succeeds starts the count again. The runners print it as one `error:` line and exit with status 2. Under
+    `accelerate launch` that is the failing process's exit: torch's launcher then stops the other processes
+    (waiting in the next collective) and adds its own report of the failed process."""
+
+    max_failed_calls = 3
 
     def __init__(self, name: str, settings: dict | None = None):
         settings = dict(settings or {})
@@ -134,6 +153,13 @@ class Reward:
         self.settings = settings
         self.func = resolve_reward(name)
         self._logged_failure = False
+        self._failed_calls = 0
+
+    def prepare(self) -> None:
+        """The reward's start-up work (its function's `prepare`, given the settings), if it has any."""
+        prepare = getattr(self.func, "prepare", None)
+        if prepare is not None:
+            prepare(**self.settings)
 
     def __call__(self, completions, **kwargs) -> list[float | None]:
         if self.tasks is None:
@@ -153,15 +179,23 @@ class Reward:
 
     def _score(self, completions, kwargs) -> list[float | None]:
         try:
-            return self.func(completions, **kwargs, **self.settings)
+            scores = self.func(completions, **kwargs, **self.settings)
         except RecipeError:
             raise
-        except Exception:
+        except Exception as exc:
             count(f"{self.__name__}/errors")
+            self._failed_calls += 1
+            if self._failed_calls >= self.max_failed_calls:
+                summary = f"{type(exc).__name__}: {exc}".splitlines()[0]
+                raise RewardFailedError(
+                    f"reward {self.name} failed on its last {self._failed_calls} calls: {summary}"
+                ) from exc
             if not self._logged_failure:
                 self._logged_failure = True
                 logger.exception("reward %s failed on a batch; its samples are left out", self.name)
             return [None] * len(completions)
+        self._failed_calls = 0
+        return scores
 
 
 def get_reward_funcs(names: list[str], kwargs_by_name: dict | None = None) -> list[Callable]:

@@ -4,6 +4,13 @@ R1 (section 2.3.4) judges helpfulness on the final summary only and harmlessness
 reasoning included; `mode` picks which. The model (a local folder or a Hub id) must have a single output
 (`num_labels == 1`): that logit is the reward. It is loaded once per process and device, in eval mode.
 
+In GRPO the model is loaded whole (not partitioned, even under DeepSpeed ZeRO-3) on every process at start-up
+(`prepare`, before training). Under ZeRO-3 a model partitioned across the ranks runs only when every rank runs it,
+but a rank scores only its batch's rows of this reward's `tasks`, which another rank's batch may lack: a
+partitioned reward model left the ranks waiting for each other for ever. A whole copy per process costs the
+model's full size on every GPU (the Qwen2.5-7B stage 4 recipe budgets ~16 GB for an 8B one) and needs no
+collective. Elsewhere (evaluation, rejection sampling) it loads, just as whole, at first use.
+
 Departures and choices:
 - The paper names no reward model; any `AutoModelForSequenceClassification` with one label will do.
 - Helpfulness scores the text after the last `</think>`. A completion without `</think>` has no summary, so
@@ -42,7 +49,7 @@ def load_reward_model(model_name_or_path: str, device: str) -> tuple[PreTrainedT
     """(tokenizer, model) padding on the right and truncating on the left; cached per path and device."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from r1recipes.models.loading import pick_dtype
+    from r1recipes.models.loading import outside_zero3_init, pick_dtype
 
     _check_path(model_name_or_path)
     tokenizer = AutoTokenizer.from_pretrained(model_name_or_path)
@@ -51,7 +58,8 @@ def load_reward_model(model_name_or_path: str, device: str) -> tuple[PreTrainedT
         tokenizer.pad_token = tokenizer.eos_token
     if tokenizer.pad_token is None:
         raise RecipeError(f"reward_model: the tokenizer of {model_name_or_path} has no pad or EOS token to pad with")
-    model = AutoModelForSequenceClassification.from_pretrained(model_name_or_path, dtype=pick_dtype(None))
+    with outside_zero3_init():  # whole on every process: see the module docstring
+        model = AutoModelForSequenceClassification.from_pretrained(model_name_or_path, dtype=pick_dtype(None))
     if model.config.num_labels != 1:
         raise RecipeError(
             f"reward_model: {model_name_or_path} has {model.config.num_labels} labels; a reward model has one"
@@ -60,6 +68,18 @@ def load_reward_model(model_name_or_path: str, device: str) -> tuple[PreTrainedT
     if model.config.pad_token_id is None:
         model.config.pad_token_id = tokenizer.pad_token_id
     return tokenizer, model.to(device).eval()
+
+
+def _device(device: str | None) -> str:
+    import torch
+
+    return device or ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def prepare(*, model_name_or_path: str, device: str | None = None, **scoring_settings) -> None:
+    """Load the model at start-up, so that scoring never loads it (the registry's `Reward.prepare` calls this);
+    the settings that only scoring reads (mode, batch_size, max_length) do not matter here."""
+    load_reward_model(model_name_or_path, _device(device))
 
 
 def _response(completion, mode: str) -> str:
@@ -110,7 +130,7 @@ def reward_model_reward(
     if not completions:  # how the registry checks settings when a recipe is parsed: no model load
         _check_path(model_name_or_path)
         return []
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = _device(device)
     tokenizer, model = load_reward_model(model_name_or_path, device)
     prompts = prompts if prompts is not None else [""] * len(completions)
     texts = [_model_input(tokenizer, p, _response(c, mode)) for p, c in zip(prompts, completions, strict=True)]
@@ -128,3 +148,6 @@ def reward_model_reward(
         for index, logit in zip(indices, logits, strict=True):
             scores[index] = logit
     return scores
+
+
+reward_model_reward.prepare = prepare

@@ -1,0 +1,147 @@
+"""What a recipe asks of the machine, and keeping its global batch on another number of processes.
+
+A recipe states the hardware it was sized for in two keys the code reads (`StageArguments`):
+`num_processes`, the processes (one per GPU) its batch arithmetic is for, and `accelerate`, the config of
+recipes/accelerate_configs/ that `make` and the Slurm scripts launch it with unless ACCELERATE= says otherwise.
+
+A recipe that asks for GPU features (`bf16: true` or `fp16: true` set explicitly, vLLM, a stated GPU count, a
+GPU accelerate config) stops before anything loads when no CUDA GPU is visible, with one line that names what
+it asked for, why no GPU is seen, and the command that fixes it. `use_cpu: true` (ARGS="--use_cpu true") runs
+it on the CPU anyway: fp32, sampling with transformers, one process. Recipes that ask for none of these (the
+tiny and SmolLM2 ones) run on a GPU when there is one (TRL's bf16 default) and on the CPU in fp32 otherwise.
+
+Launched on another number of processes than `num_processes`, `gradient_accumulation_steps` (and GRPO's
+`steps_per_generation`) are rescaled so the global batch (and the generation batch) stay as the recipe says;
+when the product does not divide, the run stops and says why.
+"""
+
+import functools
+import importlib.util
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from r1recipes import RecipeError, notice
+
+CPU_HINT = 'to run it on the CPU anyway (fp32, no vLLM), add --use_cpu true (make: ARGS="--use_cpu true")'
+INSTALL_GPU = "make install-gpu"
+# accelerate's distributed types that only run on GPUs: DeepSpeed needs `use_cpu: true` to run on a CPU (the
+# cpu_zero configs) and FSDP silently becomes DDP there; DDP itself runs on CPUs (gloo), unless in mixed precision
+GPU_LAUNCHES = {"DEEPSPEED": "DeepSpeed", "FSDP": "FSDP"}
+RESCALED = ("gradient_accumulation_steps", "steps_per_generation")
+
+
+@dataclass(frozen=True)
+class Machine:
+    cuda_gpus: int
+    torch_version: str
+    torch_cuda: str | None  # None: a CPU build of torch
+    vllm: bool
+
+
+@functools.lru_cache(maxsize=1)
+def machine() -> Machine:
+    import torch
+
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    return Machine(gpus, torch.__version__, torch.version.cuda, importlib.util.find_spec("vllm") is not None)
+
+
+def accelerate_launch_features(config_path: Path) -> list[str]:
+    """The GPU features of an accelerate config file: none for the CPU configs."""
+    try:
+        config = yaml.safe_load(Path(config_path).read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return []  # the launcher reports an unreadable config itself
+    if config.get("use_cpu"):
+        return []
+    kind, precision = GPU_LAUNCHES.get(str(config.get("distributed_type"))), config.get("mixed_precision")
+    stage = (config.get("deepspeed_config") or {}).get("zero_stage")
+    features = [f"{kind}{f' ZeRO-{stage}' if stage else ''}"] if kind else []
+    features += [f"{precision} mixed precision"] if precision in ("bf16", "fp16") else []
+    return [f"{', '.join(features)} ({Path(config_path).stem})"] if features else []
+
+
+def launched_features() -> list[str]:
+    """The GPU features of the `accelerate launch` this process runs under, from the variables it sets: FSDP, and
+    mixed precision (a DeepSpeed launch sets no ACCELERATE_USE_CPU; cpu_zero3.yaml is told apart by its fp32)."""
+    if os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true"):
+        return []
+    features = ["FSDP"] if os.environ.get("ACCELERATE_USE_FSDP", "").lower() == "true" else []
+    precision = os.environ.get("ACCELERATE_MIXED_PRECISION", "no")
+    if precision in ("bf16", "fp16"):
+        stage = os.environ.get("ACCELERATE_DEEPSPEED_ZERO_STAGE")
+        deepspeed = os.environ.get("ACCELERATE_USE_DEEPSPEED", "").lower() == "true"
+        kind = f"DeepSpeed{f' ZeRO-{stage}' if stage else ''}, " if deepspeed else ""
+        features.append(f"{kind}{precision} mixed precision (accelerate launch)")
+    return features
+
+
+def gpu_features(values: Mapping) -> list[str]:
+    """What a recipe's values ask of a GPU, in words; unset keys ask nothing (bf16 unset is TRL's 'when possible')."""
+    features = [name for name in ("bf16", "fp16") if values.get(name) is True]
+    if values.get("use_vllm") is True:
+        features.append("vLLM (use_vllm)")
+    if values.get("backend") == "vllm":
+        features.append("vLLM (backend: vllm)")
+    if values.get("load_in_4bit") is True or values.get("load_in_8bit") is True:
+        features.append("4/8-bit loading")
+    if values.get("num_processes"):
+        features.append(f"sized for {values['num_processes']} GPUs (num_processes)")
+    return features
+
+
+def wants_vllm(values: Mapping) -> bool:
+    return values.get("use_vllm") is True or values.get("backend") == "vllm"
+
+
+def require_gpu(features: list[str], vllm: bool = False) -> None:
+    """One RecipeError when a recipe asks for `features` and this machine cannot give them; nothing otherwise.
+    The caller's parser or check puts the recipe's path in front."""
+    if not features:
+        return
+    here = machine()
+    if not here.cuda_gpus:
+        if here.torch_cuda is None:
+            why = f"torch {here.torch_version} is a CPU build: run `{INSTALL_GPU}`"
+        else:
+            why = (
+                f"torch {here.torch_version} (CUDA {here.torch_cuda}) sees no GPU: check `nvidia-smi` (a login node, "
+                f"or a driver older than CUDA {here.torch_cuda}: see TORCH_INDEX in the README's install section)"
+            )
+        raise RecipeError(f"needs a CUDA GPU for {', '.join(features)} and none is visible: {why}; {CPU_HINT}")
+    if vllm and not here.vllm:
+        raise RecipeError(
+            f"needs vLLM, which is not installed: run `{INSTALL_GPU}`, or set use_vllm: false "
+            "(backend: transformers for generation) to sample with transformers"
+        )
+
+
+def fit_batch(args, processes: int) -> None:
+    """Rescale accumulation (and GRPO's steps per generation) from `args.num_processes` to `processes`, keeping
+    the global batch; a RecipeError when the recipe's batch cannot be split that way."""
+    sized = args.num_processes
+    if not sized or sized == processes:
+        return
+    changes = []
+    for name in RESCALED:
+        value = getattr(args, name, None)
+        if value is None:
+            continue
+        total = sized * value  # per-device batches over the machine the recipe was sized for
+        if total % processes:
+            raise RecipeError(
+                f"the recipe is sized for {sized} processes ({name} {value}): on {processes} processes its batch "
+                f"would need {name} {total}/{processes}, not a whole number; launch a number of processes that "
+                f"divides {total}, or set {name} (and num_processes: {processes}) for this run"
+            )
+        setattr(args, name, total // processes)
+        changes.append(f"{name} {value} -> {total // processes}")
+    global_batch = processes * args.per_device_train_batch_size * args.gradient_accumulation_steps
+    notice(
+        f"sized for {sized} processes, running on {processes}: {', '.join(changes)}; "
+        f"global batch {global_batch} sequences, as the recipe states"
+    )

@@ -1,0 +1,72 @@
+"""slurm/pipeline.sh's job requests, against a stand-in `sbatch` that records them (no cluster needed): GPUs per
+node come from each recipe, and a run on more nodes keeps the one-node global batch. The jobs themselves run in
+tests/test_slurm.py on a real single-node Slurm."""
+
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+from r1recipes.hardware import fit_batch
+from r1recipes.recipes import RecipeFile
+
+ROOT = Path(__file__).resolve().parents[1]
+FAKE_SBATCH = """#!/usr/bin/env bash
+echo "$*" >> "$SBATCH_LOG"
+n=$(wc -l < "$SBATCH_LOG")
+echo $((1000 + n))
+"""
+
+
+def submit(tmp_path: Path, *args: str, **env: str) -> list[dict]:
+    """The sbatch calls of `pipeline.sh`, each as {option: value} plus `script` and `recipe`."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "sbatch").write_text(FAKE_SBATCH)
+    (bin_dir / "sbatch").chmod(0o755)
+    log = tmp_path / "sbatch.log"
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("R1_", "SLURM_", "SBATCH_"))}
+    env = {
+        **clean, **env, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "SBATCH_LOG": str(log),
+        "R1_PYTHON": sys.executable, "R1_LOG_DIR": str(tmp_path / "logs"),
+    }  # fmt: skip
+    result = subprocess.run(
+        ["bash", "slurm/pipeline.sh", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr
+    calls = []
+    for line in log.read_text().splitlines():
+        words = shlex.split(line)
+        options = dict(w[2:].partition("=")[::2] for w in words if w.startswith("--"))
+        positional = [w for w in words if not w.startswith("--")]
+        calls.append({**options, "script": Path(positional[0]).name, "recipe": positional[1]})
+    return calls
+
+
+def test_two_nodes_keep_the_one_node_global_batch(tmp_path):
+    calls = submit(tmp_path, "Qwen2.5-7B", "--nodes", "2")
+    training = [c for c in calls if c["script"] == "train.slurm"]
+    assert len(training) == 6  # stages 1, 2, 3 (SFT), 4 and two students
+    for call in training:
+        config = RecipeFile.load(Path(call["recipe"])).config
+        nodes, gpus = int(call["nodes"]), int(call["gpus-per-node"])
+        assert (nodes, gpus) == (2, config["num_processes"])
+
+        class Args:  # the recipe's batch, as the runner reads it, on the job's processes
+            num_processes, per_device_train_batch_size = config["num_processes"], config["per_device_train_batch_size"]
+            gradient_accumulation_steps = config["gradient_accumulation_steps"]
+            steps_per_generation = config.get("steps_per_generation")
+
+        fit_batch(Args, nodes * gpus)
+        sized = config["num_processes"] * config["per_device_train_batch_size"] * config["gradient_accumulation_steps"]
+        assert nodes * gpus * Args.per_device_train_batch_size * Args.gradient_accumulation_steps == sized
+    generation = [c for c in calls if c["recipe"].endswith("stage3_rejection_sampling.yaml")]
+    assert [c.get("gpus-per-node") for c in generation] == ["1", None]  # the array (one engine each); the merge
+
+
+def test_a_gpu_count_set_for_the_cluster_wins_and_cpu_recipes_ask_for_none(tmp_path):
+    calls = submit(tmp_path, "Qwen2.5-7B", R1_GPUS_PER_NODE="4")
+    assert {c["gpus-per-node"] for c in calls if "merge" not in c} == {"4"}
+    (tmp_path / "tiny").mkdir()
+    assert all("gpus-per-node" not in c for c in submit(tmp_path / "tiny", "tiny"))
