@@ -4,6 +4,7 @@ tests/test_slurm.py on a real single-node Slurm."""
 
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -20,7 +21,9 @@ echo $((1000 + n))
 
 
 def submit(tmp_path: Path, *args: str, **env: str) -> list[dict]:
-    """The sbatch calls of `pipeline.sh`, each as {option: value} plus `script` and `recipe`."""
+    """The sbatch calls of `pipeline.sh`, run in a copy of recipes/ with nothing complete, each as {option: value}
+    plus `script` and `recipe`."""
+    shutil.copytree(ROOT / "recipes", tmp_path / "recipes")
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     (bin_dir / "sbatch").write_text(FAKE_SBATCH)
@@ -32,7 +35,12 @@ def submit(tmp_path: Path, *args: str, **env: str) -> list[dict]:
         "R1_PYTHON": sys.executable, "R1_LOG_DIR": str(tmp_path / "logs"),
     }  # fmt: skip
     result = subprocess.run(
-        ["bash", "slurm/pipeline.sh", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+        ["bash", str(ROOT / "slurm/pipeline.sh"), *args],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr
     calls = []
@@ -49,7 +57,7 @@ def test_two_nodes_keep_the_one_node_global_batch(tmp_path):
     training = [c for c in calls if c["script"] == "train.slurm"]
     assert len(training) == 6  # stages 1, 2, 3 (SFT), 4 and two students
     for call in training:
-        config = RecipeFile.load(Path(call["recipe"])).config
+        config = RecipeFile.load(tmp_path / call["recipe"]).config
         nodes, gpus = int(call["nodes"]), int(call["gpus-per-node"])
         assert (nodes, gpus) == (2, config["num_processes"])
 

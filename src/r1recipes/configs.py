@@ -33,6 +33,13 @@ def parse_structured(value: Any, key: str, kind: type = dict) -> Any:
     return value
 
 
+def check_room_for_prompt(config, context: str, completion: str) -> None:
+    """A vLLM context window (tokens), when set, must hold a prompt besides the longest completion."""
+    window, longest = getattr(config, context), getattr(config, completion)
+    if window is not None and window <= longest:
+        raise RecipeError(f"{context} ({window}) leaves no room for a prompt before {completion} ({longest}) tokens")
+
+
 @dataclass
 class DatasetSource:
     """One entry of `dataset_mixture`.
@@ -196,9 +203,9 @@ class ModelArguments(trl.ModelConfig):
 
 
 def _has_cuda() -> bool:
-    import torch
+    from r1recipes import hardware
 
-    return torch.cuda.is_available()
+    return hardware.machine().cuda_gpus > 0
 
 
 @dataclass
@@ -281,12 +288,8 @@ class GRPOConfig(StageArguments, trl.GRPOConfig):
 
         self.reward_kwargs = parse_structured(self.reward_kwargs, "reward_kwargs") or {}
         check_reward_config(self.reward_funcs, self.reward_kwargs, self.reward_weights)
-        if self.use_vllm and self.vllm_max_model_length is not None:
-            if self.vllm_max_model_length <= self.max_completion_length:
-                raise RecipeError(
-                    f"vllm_max_model_length ({self.vllm_max_model_length}) leaves no room for a prompt before "
-                    f"max_completion_length ({self.max_completion_length}) tokens"
-                )
+        if self.use_vllm:
+            check_room_for_prompt(self, "vllm_max_model_length", "max_completion_length")
         super().__post_init__()
 
     def check_batch(self) -> None:
@@ -346,11 +349,7 @@ class SamplingArguments:
             raise RecipeError(f"need temperature >= 0 and 0 < top_p <= 1, got {self.temperature} and {self.top_p}")
         if not 0 < self.gpu_memory_utilization <= 1:
             raise RecipeError(f"gpu_memory_utilization must be in (0, 1], got {self.gpu_memory_utilization}")
-        if self.max_model_length is not None and self.max_model_length <= self.max_new_tokens:
-            raise RecipeError(
-                f"max_model_length ({self.max_model_length}) leaves no room for a prompt before max_new_tokens "
-                f"({self.max_new_tokens})"
-            )
+        check_room_for_prompt(self, "max_model_length", "max_new_tokens")
         if self.backend == "vllm":
             from r1recipes import hardware
 

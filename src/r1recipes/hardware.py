@@ -31,6 +31,7 @@ INSTALL_GPU = "make install-gpu"
 # accelerate's distributed types that only run on GPUs: DeepSpeed needs `use_cpu: true` to run on a CPU (the
 # cpu_zero configs) and FSDP silently becomes DDP there; DDP itself runs on CPUs (gloo), unless in mixed precision
 GPU_LAUNCHES = {"DEEPSPEED": "DeepSpeed", "FSDP": "FSDP"}
+MIXED = ("bf16", "fp16")
 RESCALED = ("gradient_accumulation_steps", "steps_per_generation")
 
 
@@ -58,26 +59,36 @@ def accelerate_launch_features(config_path: Path) -> list[str]:
         return []  # the launcher reports an unreadable config itself
     if config.get("use_cpu"):
         return []
-    kind, precision = GPU_LAUNCHES.get(str(config.get("distributed_type"))), config.get("mixed_precision")
+    kind = GPU_LAUNCHES.get(str(config.get("distributed_type")))
     stage = (config.get("deepspeed_config") or {}).get("zero_stage")
-    features = [f"{kind}{f' ZeRO-{stage}' if stage else ''}"] if kind else []
-    features += [f"{precision} mixed precision"] if precision in ("bf16", "fp16") else []
-    return [f"{', '.join(features)} ({Path(config_path).stem})"] if features else []
+    return _launch_words(kind, stage, config.get("mixed_precision"), Path(config_path).stem)
 
 
 def launched_features() -> list[str]:
     """The GPU features of the `accelerate launch` this process runs under, from the variables it sets: FSDP, and
     mixed precision (a DeepSpeed launch sets no ACCELERATE_USE_CPU; cpu_zero3.yaml is told apart by its fp32)."""
-    if os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true"):
+    if _env_true("ACCELERATE_USE_CPU"):
         return []
-    features = ["FSDP"] if os.environ.get("ACCELERATE_USE_FSDP", "").lower() == "true" else []
     precision = os.environ.get("ACCELERATE_MIXED_PRECISION", "no")
-    if precision in ("bf16", "fp16"):
-        stage = os.environ.get("ACCELERATE_DEEPSPEED_ZERO_STAGE")
-        deepspeed = os.environ.get("ACCELERATE_USE_DEEPSPEED", "").lower() == "true"
-        kind = f"DeepSpeed{f' ZeRO-{stage}' if stage else ''}, " if deepspeed else ""
-        features.append(f"{kind}{precision} mixed precision (accelerate launch)")
-    return features
+    if _env_true("ACCELERATE_USE_FSDP"):
+        kind = "FSDP"
+    elif _env_true("ACCELERATE_USE_DEEPSPEED") and precision in MIXED:
+        kind = "DeepSpeed"
+    else:
+        kind = None
+    stage = os.environ.get("ACCELERATE_DEEPSPEED_ZERO_STAGE") if kind == "DeepSpeed" else None
+    return _launch_words(kind, stage, precision, "accelerate launch")
+
+
+def _env_true(name: str) -> bool:
+    return os.environ.get(name, "").lower() in ("1", "true")
+
+
+def _launch_words(kind: str | None, stage, precision: str | None, source: str) -> list[str]:
+    """["DeepSpeed ZeRO-3, bf16 mixed precision (zero3)"], or [] when the launch asks nothing of a GPU."""
+    words = [f"{kind}{f' ZeRO-{stage}' if stage else ''}"] if kind else []
+    words += [f"{precision} mixed precision"] if precision in MIXED else []
+    return [f"{', '.join(words)} ({source})"] if words else []
 
 
 def gpu_features(values: Mapping) -> list[str]:

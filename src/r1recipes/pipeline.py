@@ -33,7 +33,7 @@ from pathlib import Path
 
 from r1recipes import RecipeError, hardware, notice
 from r1recipes.eval_results import EVAL
-from r1recipes.paths import check_dataset_path, check_model_path
+from r1recipes.paths import check_hub_id
 from r1recipes.recipes import (
     ACCELERATE_CONFIGS,
     BUILT_INPUTS,
@@ -63,7 +63,7 @@ def accelerate_choice(recipe: RecipeFile, accelerate: str | None) -> str | None:
     if accelerate:
         return accelerate
     value = recipe.config.get("accelerate")
-    return value if isinstance(value, str) and value and recipe.config.get("use_cpu") is not True else None
+    return value if isinstance(value, str) and value and not recipe.cpu_by_choice else None
 
 
 def accelerate_config(name: str) -> Path:
@@ -79,7 +79,7 @@ def launch_command(recipe: RecipeFile, accelerate: str | None, num_processes: in
     one asked for, else the recipe's `accelerate`, with one process per visible GPU unless told how many."""
     module = ["-m", f"r1recipes.{recipe.runner}", "--config", str(recipe.path), *recipe.overrides]
     accelerate = accelerate_choice(recipe, accelerate)
-    if not (num_processes or launch_args) and recipe.config.get("use_cpu") is not True:
+    if not (num_processes or launch_args) and not recipe.cpu_by_choice:
         gpus = _gpus()
         if gpus > 1 and not accelerate:
             accelerate = "ddp"
@@ -96,7 +96,7 @@ def launch_command(recipe: RecipeFile, accelerate: str | None, num_processes: in
 
 def check_hardware(recipe: RecipeFile, accelerate: str | None) -> None:
     """A recipe that asks for a GPU (or vLLM) this machine lacks stops the run before anything is built."""
-    if recipe.config.get("use_cpu") is True:
+    if recipe.cpu_by_choice:
         return
     features = hardware.gpu_features(recipe.config)
     chosen = accelerate_choice(recipe, accelerate)
@@ -112,7 +112,7 @@ def check_hub_ids(recipe: RecipeFile) -> None:
     """Every Hub id the recipe reads exists (online), or is usable offline (models in the cache)."""
     for key, (name, kind) in recipe.hub_ids.items():
         try:
-            check_model_path(name) if kind == "model" else check_dataset_path(name)
+            check_hub_id(name, kind)
         except RecipeError as exc:
             raise RecipeError(f"{recipe.path}: {key}: {exc}") from None
 

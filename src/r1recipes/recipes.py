@@ -151,6 +151,11 @@ class RecipeFile:
         }
 
     @property
+    def cpu_by_choice(self) -> bool:
+        """`use_cpu: true` (or ARGS="--use_cpu true"): run on the CPU whatever the recipe asks of a GPU."""
+        return self.config.get("use_cpu") is True
+
+    @property
     def complete(self) -> bool:
         return (Path(self.output_dir) / STAGE_FILE).exists()
 

@@ -12,7 +12,6 @@ run split into shards and an uninterrupted run write the same rows (on the same 
 """
 
 import hashlib
-import importlib.util
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -48,9 +47,10 @@ def prompt_token_ids(tokenizer, prompts: list) -> list[list[int]]:
 
 
 def vllm_usable() -> bool:
-    import torch
+    from r1recipes import hardware
 
-    return torch.cuda.is_available() and importlib.util.find_spec("vllm") is not None
+    here = hardware.machine()
+    return here.cuda_gpus > 0 and here.vllm
 
 
 def pick_backend(requested: str) -> str:

@@ -14,11 +14,10 @@ from pathlib import Path
 
 import torch
 from huggingface_hub import constants as hub_constants
-from huggingface_hub import is_offline_mode
 from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig, PreTrainedModel, PreTrainedTokenizerBase
 
 from r1recipes import notice
-from r1recipes.paths import split_gguf
+from r1recipes.paths import hub_offline, split_gguf
 
 CHATML_TEMPLATE = (
     "{% for message in messages %}"
@@ -97,7 +96,7 @@ def pick_attention(requested: str | None) -> str:
         missing = "a CUDA GPU"
     elif not has_kernels and not (name.startswith("flash_attention") and importlib.util.find_spec("flash_attn")):
         missing = "flash-attn or the kernels package (the flash extra)"
-    elif "/" in kernel and not _hub_kernel_cached(kernel) and is_offline_mode():
+    elif "/" in kernel and not _hub_kernel_cached(kernel) and hub_offline():
         missing = f"{kernel} in the Hub cache while HF_HUB_OFFLINE=1 (load it once online)"
     else:
         return name
