@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from r1recipes import RecipeError
-from r1recipes.rewards.accuracy import accuracy_reward, gold_answer, normalize
+from r1recipes.rewards.accuracy import _quick_verdict, accuracy_reward, gold_answer, normalize
 from r1recipes.rewards.counts import COUNTS
 from r1recipes.rewards.numeric import latex_number
 from r1recipes.rewards.text import boxed_contents, final_answers, last_answer_block
@@ -47,6 +47,82 @@ MATH500 = Path(__file__).resolve().parents[2] / "shared" / "data" / "benchmarks"
 )
 def test_accuracy_exact_values(completion, gold, expected):
     assert accuracy_reward([completion], answer=[gold]) == [expected]
+
+
+@pytest.mark.parametrize(
+    "completion, gold, expected",
+    [
+        # LaTeX's `{,}` is a comma without list spacing: a thousands separator, either side
+        ("\\boxed{14{,}916}", "14916", 1.0),
+        ("\\boxed{14916}", "14{,}916", 1.0),
+        ("\\boxed{14{,}916}", "14,916", 1.0),
+        ("\\boxed{1{,}000{,}000}", "10^6", 1.0),
+        ("\\boxed{-2{,}500.5}", "-2500.5", 1.0),
+        ("\\boxed{14{,}917}", "14916", 0.0),
+        ("\\boxed{\\$1{,}250}", "1250", 1.0),
+        ("<answer>14{,}916</answer>", "14916", 1.0),
+        # MATH's `1,\\!000` and a bare `1,000` are numbers; a comma then a space separates items
+        ("\\boxed{1,\\!000}", "1000", 1.0),
+        ("\\boxed{32,349}", "32349", 1.0),
+        ("\\boxed{32, 349}", "32349", 0.0),
+        ("\\boxed{32349}", "32, 349", 0.0),
+        ("\\boxed{32,\\ 349}", "32349", 0.0),
+        ("\\boxed{32, 349}", "32, 349", 1.0),
+        ("\\boxed{349, 32}", "32, 349", 1.0),  # a set, in any order
+        ("\\boxed{32,349}", "32, 349", 0.0),
+        ("\\boxed{1, 000}", "1000", 0.0),
+        ("\\boxed{3{,}14}", "3.14", 0.0),  # not groups of three: math-verify reads a list, and so do we
+        ("\\boxed{(1,000,2)}", "(1000, 2)", 0.0),  # inside a tuple a comma separates, as math-verify reads it
+        ("\\boxed{0,111}", "0.111", 1.0),  # no thousands group starts with 0: math-verify's decimal comma
+        ("\\boxed{0,111}", "111", 0.0),
+        # a comma in prose does not make a list: math-verify finds the number
+        ("<answer>the number is not 10 which is 1,000.99€</answer>", "1000.99", 1.0),
+        ("<answer>1,000.99 m</answer>", "1000.99", 1.0),
+        ("\\boxed{(3, 4)}", "7", 0.0),  # a tuple of numbers against a number: settled without math-verify
+        ("\\boxed{\\{1, 2\\}}", "\\frac{1}{2}", 0.0),
+    ],
+)
+def test_thousands_separators_and_lists(completion, gold, expected):
+    assert accuracy_reward([completion], answer=[gold]) == [expected]
+
+
+def test_several_boxes_in_a_gold_solution_are_the_collection_of_them():
+    solution = "Factoring, $(x-3)(x+1)=0$, so $x=\\boxed{3}$ or $x=\\boxed{-1}$."
+    assert gold_answer(None, solution) == "3, -1"
+    completions = [
+        "\\boxed{3}",  # half the answer
+        "\\boxed{-1}",
+        "\\boxed{3} or \\boxed{-1}",
+        "\\boxed{-1}, \\boxed{3}",
+        "\\boxed{3, -1}",
+        "<answer>x = -1 or x = 3</answer>",
+        "\\boxed{3}, \\boxed{-1}, \\boxed{2}",  # one too many
+        "\\boxed{3, 1}",
+    ]
+    assert accuracy_reward(completions, solution=[solution] * len(completions)) == [0, 0, 1, 1, 1, 1, 0, 0]
+    assert gold_answer(None, "so \\boxed{1} then \\boxed{ 2 } and \\boxed{}") == "1, 2"
+    # boxes that state one answer in other forms are one answer, in the form first boxed (AIME, MATH solutions)
+    assert gold_answer(None, "\\boxed{025} so \\boxed{25}, choice \\boxed{\\textbf{(025) }}") == "025"
+    assert gold_answer(None, "\\boxed{15\\frac{39}{40}}, or \\boxed{\\frac{639}{40}}") == "15\\frac{39}{40}"
+    assert gold_answer(None, "\\boxed{x = 2} and again \\boxed{2}") == "x = 2"
+    assert gold_answer(None, "\\boxed{(1, 2)} and \\boxed{(1,2)}") == "(1, 2)"
+    assert gold_answer(None, "\\boxed{ } \\boxed{}") is None
+    aime_style = "\\boxed{025} or \\boxed{\\textbf{(25)}}"
+    assert accuracy_reward(["\\boxed{25}", "\\boxed{24}"], solution=[aime_style] * 2) == [1.0, 0.0]
+
+
+def test_a_gold_written_as_prose_with_commas_is_left_to_math_verify():
+    """An `answer` column holding a worked solution (`the sum is 2,552,004`) is no list of numbers."""
+    gold = "the sum is 2,552,004. The last three digits are 004, so the remainder is \\boxed{004}."
+    assert accuracy_reward(["<answer>$004$</answer>", "<answer>$5$</answer>"], answer=[gold] * 2) == [1.0, 0.0]
+
+
+def test_matrices_and_an_upright_e():
+    matrix = "\\begin{pmatrix} 0 & 3 \\\\ 0 & -1 \\end{pmatrix}"  # environment names are not words of prose
+    assert accuracy_reward([f"\\boxed{{{matrix}}}", "\\boxed{3}"], answer=[matrix] * 2) == [1.0, 0.0]
+    # math-verify alone reads `$1 - \frac{1}{\mathrm{e}}$` as 1
+    upright = ["<answer>$1 - \\frac{1}{\\mathrm{e}}$</answer>", "<answer>$1 + \\frac{1}{\\mathrm{e}}$</answer>"]
+    assert accuracy_reward(upright, answer=["$1 - \\frac{1}{e}$"] * 2) == [1.0, 0.0]
 
 
 def test_conversational_completions_and_gold_from_the_solution():
@@ -118,7 +194,11 @@ def test_text_helpers():
     assert normalize("x = \\dfrac{1}{2}.") == "\\frac{1}{2}"
     assert normalize("\\left( 1, 2 \\right)") == "(1,2)"
     assert normalize("90^\\circ") == "90"
-    assert gold_answer(None, "so \\boxed{1} then \\boxed{ 2 }") == "2"
+    assert normalize("14{,}916") == normalize("14,\\!916") == normalize("\\$14,916.") == "14916"
+    assert normalize("32, 349") == normalize("32,\\;349") == "32,349"
+    # text settles a number against a list of numbers; what may be a decimal comma or prose goes to math-verify
+    assert _quick_verdict("(3, 4)", "7") == _quick_verdict("32, 349", "32349") == 0.0
+    assert _quick_verdict("1,22", "1.22") is _quick_verdict("1,000.99 m", "1000.99") is None
     assert gold_answer(3, None) == "3"
 
 
@@ -135,7 +215,13 @@ def test_text_helpers():
         ("1/3", 1 / 3),
         ("(1+2)*3", 9.0),
         ("2^10", None),  # LaTeX reads 2^1 then 0: left to math-verify
-        ("3\\frac{1}{2}", None),  # a mixed number: left to math-verify
+        ("3\\frac{1}{2}", 3.5),  # a mixed number, as math-verify reads it
+        ("-15\\frac{39}{40}", -15.975),
+        ("3 \\dfrac{1}{2} + 1", 4.5),
+        ("3\\frac{\\sqrt{2}}{2}", None),  # a product to math-verify: left to it
+        ("1.5\\frac{1}{2}", None),
+        ("2\\frac{1}{0}", None),
+        ("(113)", 113.0),
         ("1,000", None),
         ("\\sqrt{-1}", None),
         ("\\frac{1}{0}", None),

@@ -35,12 +35,28 @@ def score(answer_text: str, nums: list[int], target: int, **settings) -> float |
         ("1 + 2 + 3 + 4", [1, 2, 3], 10, 0.1),  # an extra number
         ("12 + 3", [1, 2, 3], 15, 0.1),  # digits glued into another number
         ("5 / (3 - 3)", [5, 3, 3], 5, 0.1),  # division by zero
-        ("-3 + 5", [3, 5], 2, 0.0),  # unary minus is outside the grammar
-        ("5 - -3", [3, 5], 8, 0.0),
-        ("2 ** 3", [2, 3], 8, 0.0),  # no exponent
-        ("2.5 * 2", [2, 2], 5, 0.0),  # no decimals
-        ("07 + 1", [7, 1], 8, 0.0),  # no leading zeros
+        # well formed but against the rules, even when the value is the target: the well-formed score
+        ("-1 + 83 + 49", [1, 83, 49], 131, 0.1),  # a unary minus: binary operations only
+        ("-3 + 5", [3, 5], 2, 0.1),
+        ("5 - -3", [3, 5], 8, 0.1),
+        ("5 - (-3)", [3, 5], 8, 0.1),
+        ("+3 + 5", [3, 5], 8, 0.1),
+        ("-(1 + 2) + 6", [1, 2, 6], 3, 0.1),
+        ("-3 + 5 + 7", [1, 2], 9, 0.1),  # a broken rule is the verdict, whatever the numbers
+        ("2 ** 3", [2, 3], 8, 0.1),  # no exponent
+        ("2^3", [2, 3], 8, 0.1),
+        ("9 ** 9 ** 9 ** 9", [9, 9, 9, 9], 1, 0.1),  # never computed
+        ("2.5 * 2", [2, 2], 5, 0.1),  # no decimals
+        ("2.0 + 1", [2, 1], 3, 0.1),
+        ("07 + 1", [7, 1], 8, 0.1),  # the given numbers as written
+        ("1 - 3 = -2", [1, 3], -2, 1.0),  # a negative stated result is a result, not a unary minus
+        # not arithmetic: nothing
         ("2(3 + 1)", [2, 3, 1], 8, 0.0),  # no implicit multiplication
+        ("3 × 4", [3, 4], 12, 0.0),
+        ("2.", [2], 2, 0.0),
+        (".5 + 1", [1], 2, 0.0),
+        ("- ", [1], 1, 0.0),
+        ("1 + -", [1], 1, 0.0),
         ("(1 + 2", [1, 2], 3, 0.0),
         ("1 + 2)", [1, 2], 3, 0.0),
         ("", [1, 2], 3, 0.0),
@@ -67,6 +83,11 @@ def test_verdicts():
     assert check_countdown("1 +", [1, 2], 3) is Verdict.MALFORMED
     assert check_countdown("1 / 0 +", [1, 0], 3) is Verdict.MALFORMED  # the whole text is read first
     assert check_countdown(None, [1, 2], 3) is Verdict.MISSING
+    assert check_countdown("-1 + 83 + 49", [1, 83, 49], 131) is Verdict.BREAKS_RULES
+    assert check_countdown("2 ** 3 / (1 - 1)", [2, 3, 1, 1], 8) is Verdict.BREAKS_RULES
+    assert check_countdown("- (1 / 0) +", [1, 0], 3) is Verdict.MALFORMED
+    assert check_countdown("(1 + 2) = 3.0", [1, 2], 3) is Verdict.CORRECT  # the stated result is a value
+    assert [v.well_formed for v in Verdict] == [True] * 5 + [False] * 2
     with pytest.raises(ValueError, match="not a countdown problem"):
         check_countdown("1 + 2", "1, 2", 3)
 
@@ -80,6 +101,8 @@ def test_evaluate_expression():
     assert evaluate_expression("1 / 0") is None
     assert evaluate_expression("1 + 2 = 3") is None  # a bare expression, no stated result
     assert evaluate_expression("1 +") is None
+    assert evaluate_expression("-1 + 2") is None  # breaks a rule: no value
+    assert evaluate_expression("2 ** 3") is None
 
 
 def test_the_last_answer_block_is_scored():
@@ -113,11 +136,25 @@ def test_malformed_rows_are_left_out():
     assert countdown_reward(completions[:3], [[1, 2]], [3]) == [1.0, None, None]  # short columns
 
 
+def test_each_row_is_read_once(monkeypatch):
+    """`nums` is checked and sorted once per row, not again for its verdict."""
+    import r1recipes.rewards.countdown as countdown
+
+    calls, real = [], countdown.countdown_problem
+    monkeypatch.setattr(countdown, "countdown_problem", lambda *args: calls.append(args) or real(*args))
+    rows = 5
+    assert countdown_reward(["<answer>1 + 2</answer>"] * rows, [[2, 1]] * rows, [3] * rows) == [1.0] * rows
+    assert len(calls) == rows
+
+
 def test_pathological_input_is_bounded():
     deep = "(" * (MAX_NESTING_DEPTH + 1) + "1" + ")" * (MAX_NESTING_DEPTH + 1)
     allowed_depth = "(" * MAX_NESTING_DEPTH + "1" + ")" * MAX_NESTING_DEPTH
     assert check_countdown(deep, [1], 1) is Verdict.MALFORMED
     assert check_countdown(allowed_depth, [1], 1) is Verdict.CORRECT
+    assert check_countdown("-" * MAX_NESTING_DEPTH + "1", [1], 1) is Verdict.BREAKS_RULES
+    assert check_countdown("-" * (MAX_NESTING_DEPTH + 1) + "1", [1], 1) is Verdict.MALFORMED
+    assert check_countdown("2" + "**2" * (MAX_NESTING_DEPTH + 1), [2], 1) is Verdict.MALFORMED
     long_sum = "+".join(["1"] * (MAX_EXPRESSION_CHARS // 2 + 1))
     assert len(long_sum) > MAX_EXPRESSION_CHARS
     assert check_countdown(long_sum, [1] * (MAX_EXPRESSION_CHARS // 2 + 1), 1) is Verdict.MALFORMED

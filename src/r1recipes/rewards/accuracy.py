@@ -4,11 +4,13 @@ The same function rewards GRPO, filters rejection samples and scores evaluations
 
 - Final answer: the last `<answer>...</answer>` block (its `\\boxed{}` if it has one), else the last `\\boxed{}`
   (see `text.final_answers`). No answer scores 0.0.
-- Gold: the row's `answer` (plain or LaTeX), else the last `\\boxed{}` of its `solution`. A gold that cannot be
-  parsed gives `None`, so TRL leaves the sample out, and adds to the `accuracy/gold_unparsable` tally.
+- Gold: the row's `answer` (plain or LaTeX), else the `\\boxed{}` of its `solution`; several boxes stating
+  different answers mean the collection of them (see `gold_answer`). A gold that cannot be parsed gives `None`,
+  so TRL leaves the sample out, and adds to the `accuracy/gold_unparsable` tally.
 - Equivalence: math-verify (LaTeX and plain forms, `x = 3` for 3, `50\\%` for 0.5 when the gold is a percentage,
   `\\text{Evelyn}`), after two shortcuts that settle most samples without sympy: identical normalised text
-  counts as correct, and two plain numbers are compared exactly.
+  counts as correct, and two plain numbers are compared exactly. Thousands separators are read as math-verify
+  reads them: `14{,}916` and `14,916` are 14916, `32, 349` (a comma, then a space) is a list.
 - Hedging: a completion that states several different final answers (two boxes, say) scores 0.0 unless every
   one of them is right; for a gold that is a set or tuple the stated answers are read together as one.
 - Bounds: each completion gets `timeout` seconds of wall clock in a worker process that is killed when it
@@ -24,6 +26,7 @@ import math
 import os
 import re
 from fractions import Fraction
+from typing import NamedTuple
 
 from r1recipes import RecipeError
 from r1recipes.rewards.counts import count
@@ -38,29 +41,56 @@ _SPACING = re.compile(r"\\[,!;: $]|\\left|\\right|\s+|\$")  # `\$` is a currency
 _TEXT_WRAPPER = re.compile(r"\\(?:text|textbf|mathrm|mbox)\{([^{}]*)\}")
 _DEGREES = re.compile(r"\^\{?\\circ\}?")
 _ASSIGNMENT = re.compile(r"^[A-Za-z]\s*=\s*(?=[^=]+$)")
-_PLAIN_NUMBER = re.compile(r"^-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?$")
+_PLAIN_NUMBER = re.compile(r"^-?\d+(?:\.\d+)?$")
+_GROUPED_NUMBER = re.compile(r"^-?[1-9]\d{0,2}(?:,\d{3})+(?:\.\d+)?$")  # `14,916`; `0,111` is not grouped
+_SEPARATING_COMMA = re.compile(r",(?=\s|\\[ ,;:]|\\q?quad)")  # `32, 349` is two numbers, as math-verify reads it
+_BRACKETS = re.compile(r"^(?:\(|\[|\\\{)(.*)(?:\)|\]|\\\})$")  # a tuple, interval or set: `(1,2]`, `\{1,2\}`
 _WORD = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{2,}")
+_ENVIRONMENT = re.compile(r"\\(?:begin|end)\{[^{}]*\}")  # `pmatrix` is not a word of a sentence
 _MATH_DELIMITERS = ("$", "\\(", "\\[", "\\boxed")
 
 
 def normalize(answer: str) -> str:
-    """Cheap canonical text of an answer: no spacing commands, `\\text{}` wrappers, degrees, `x =` prefix."""
+    """Cheap canonical text of an answer: no spacing commands, `\\text{}` wrappers, degrees, `x =` prefix.
+
+    A number written with thousands separators (`14,916`, LaTeX's `14{,}916`, MATH's `14,\\!916`) becomes its
+    digits, so any comma left in the text separates items; a comma followed by a space always does (`32, 349`
+    is a list, as math-verify reads it, not 32349)."""
     answer = _TEXT_WRAPPER.sub(r"\1", answer.strip().rstrip(".").strip())
-    answer = _ASSIGNMENT.sub("", answer)
-    answer = _DEGREES.sub("", _SPACING.sub("", answer))
-    return answer.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac").rstrip(".")
+    answer = _ASSIGNMENT.sub("", answer).replace("{,}", ",")  # `{,}` is a comma without LaTeX's list spacing
+    compact = _DEGREES.sub("", _SPACING.sub("", answer))
+    if _GROUPED_NUMBER.match(compact) and not _SEPARATING_COMMA.search(answer):
+        compact = compact.replace(",", "")
+    return compact.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac").rstrip(".")
 
 
-def _is_collection(answer: str) -> bool:
-    return "\\begin{" in answer or ("," in answer and not _PLAIN_NUMBER.match(answer))
+class _Reading(NamedTuple):
+    """What text alone tells of an answer."""
+
+    text: str  # normalised
+    value: float | None  # of a simple number (see `numeric.latex_number`)
+    several: bool  # a matrix, or items separated by commas: read a completion's several boxes together
+    numbers: bool  # surely several numbers (a matrix, or simple numbers in brackets or after `, `): not one number
+
+
+def _several_numbers(answer: str, text: str) -> bool:
+    """Whether the answer is surely a collection of simple numbers; `1,22` or `3,14` without brackets or spaces may
+    be a decimal comma to math-verify's plain-text reading, and prose with commas is not a list: both go to it."""
+    if "\\begin{" in text:
+        return True
+    inner = _BRACKETS.match(text)
+    if inner is None and not _SEPARATING_COMMA.search(answer):
+        return False
+    items = (inner.group(1) if inner else text).split(",")
+    return len(items) > 1 and all(latex_number(item) is not None for item in items)
 
 
 @functools.lru_cache(maxsize=8192)
-def _read(answer: str) -> tuple[str, float | None, bool]:
-    """Normalised text, simple numeric value and collection shape of an answer; cached, since a gold answer
-    is read once per completion of its group."""
+def _read(answer: str) -> _Reading:
+    """Cached, since a gold answer is read once per completion of its group."""
     text = normalize(answer)
-    return text, latex_number(text), _is_collection(text)
+    several = "\\begin{" in text or "," in text  # a number's thousands separators are gone by now
+    return _Reading(text, latex_number(text), several, several and _several_numbers(answer, text))
 
 
 def _quick_verdict(answer: str, gold: str) -> float | None:
@@ -68,19 +98,22 @@ def _quick_verdict(answer: str, gold: str) -> float | None:
 
     Identical text is right; two plain numbers compare exactly; two simple LaTeX numbers compare as floats,
     decided only when clearly equal or clearly apart (math-verify rounds, so near misses go to it); a number
-    against a tuple, set, interval or matrix is wrong."""
-    (answer, answer_value, answer_collection), (gold, gold_value, gold_collection) = _read(answer), _read(gold)
+    against a tuple, set or matrix of numbers is wrong."""
+    answer_reading, gold_reading = _read(answer), _read(gold)
+    answer, gold = answer_reading.text, gold_reading.text
     if answer == gold:
         return 1.0
     if _PLAIN_NUMBER.match(answer) and _PLAIN_NUMBER.match(gold):
-        return float(Fraction(answer.replace(",", "")) == Fraction(gold.replace(",", "")))
-    if answer_value is not None and gold_value is not None:
-        if math.isclose(answer_value, gold_value, rel_tol=1e-9, abs_tol=1e-12):
+        return float(Fraction(answer) == Fraction(gold))
+    if answer_reading.value is not None and gold_reading.value is not None:
+        if math.isclose(answer_reading.value, gold_reading.value, rel_tol=1e-9, abs_tol=1e-12):
             return 1.0
-        if not math.isclose(answer_value, gold_value, rel_tol=1e-4, abs_tol=1e-6):
+        if not math.isclose(answer_reading.value, gold_reading.value, rel_tol=1e-4, abs_tol=1e-6):
             return 0.0
         return None
-    if (answer_value is not None and gold_collection) or (gold_value is not None and answer_collection):
+    if (answer_reading.value is not None and gold_reading.numbers) or (
+        gold_reading.value is not None and answer_reading.numbers
+    ):
         return 0.0
     return None
 
@@ -93,8 +126,10 @@ def parse_answer(text: str) -> list:
     to math-verify's own extraction, since boxing it would read the words as products of symbols."""
     from math_verify import parse
 
-    text = text.replace("\\$", "")  # a currency sign, not maths
-    if len(_WORD.findall(_TEXT_WRAPPER.sub("", text))) < 2 and not any(d in text for d in _MATH_DELIMITERS):
+    # `\$` is a currency sign, not maths; math-verify stops reading `$1 - \frac{1}{\mathrm{e}}$` at `\mathrm{e}`
+    text = text.replace("\\$", "").replace("\\mathrm{e}", "e")
+    words = _WORD.findall(_ENVIRONMENT.sub("", _TEXT_WRAPPER.sub("", text)))
+    if len(words) < 2 and not any(d in text for d in _MATH_DELIMITERS):
         text = "\\boxed{" + text + "}"
     return parse(text, parsing_timeout=None)
 
@@ -124,10 +159,18 @@ def _pool(num_workers: int, timeout: float) -> BoundedPool:
 
 
 def gold_answer(answer: str | None, solution: str | None) -> str | None:
+    """The row's `answer`, else what its `solution` boxes: one answer, or the collection of several.
+
+    Boxes that state one answer in other forms (`025` and `25`, `15\\frac{39}{40}` and `\\frac{639}{40}`, as
+    AIME and MATH solutions do) count once, in the form first boxed; different ones are joined as a list
+    (`$x=\\boxed{3}$ or $x=\\boxed{-1}$` gives `3, -1`), which a completion must state whole."""
     if answer is not None and str(answer).strip():
         return str(answer).strip()
-    boxes = boxed_contents(solution) if isinstance(solution, str) else []
-    return boxes[-1].strip() if boxes and boxes[-1].strip() else None
+    distinct: list[str] = []
+    for box in boxed_contents(solution) if isinstance(solution, str) else []:
+        if box.strip() and not any(_quick_verdict(box.strip(), seen) == 1.0 for seen in distinct):
+            distinct.append(box.strip())
+    return ", ".join(distinct) or None
 
 
 _recent_verdicts: dict[tuple, float | None] = {}  # cosine and length re-verify what accuracy just did
@@ -154,7 +197,7 @@ def score_answers(
         if not answers or any(len(a) > MAX_ANSWER_CHARS for a in answers):
             scores[i] = 0.0
             continue
-        if len(answers) > 1 and _read(gold)[2]:
+        if len(answers) > 1 and _read(gold).several:
             answers = (", ".join(answers),)  # `\boxed{3}, \boxed{4}` for the set {3, 4}
         if (answers, gold) in _recent_verdicts:
             scores[i] = _recent_verdicts[(answers, gold)]

@@ -20,7 +20,10 @@
 
 Departures: the R1 report checks code with test cases through a compiler but gives no harness; open-r1 sends
 programs to a remote sandbox service (E2B, Piston) and scores the fraction passed. This runs them locally in
-Linux namespaces, and adds the end-of-tests marker against programs that exit early.
+Linux namespaces, and adds the end-of-tests marker against programs that exit early. open-r1 compares only the
+lines both outputs have, each stripped, so output that stops early or is indented passes; here the whole output
+counts, leading whitespace included: a program that stops early did not solve the problem, and a pattern's
+indentation can be the answer.
 """
 
 import json

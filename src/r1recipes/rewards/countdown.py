@@ -1,24 +1,28 @@
 """The Countdown task from TinyZero: reach a target with an arithmetic expression that uses each given number once.
 
 The answer is the last `<answer>...</answer>` block of the completion. Its expression is read by a small
-recursive-descent parser over exact rationals (`fractions.Fraction`), never by `eval`:
+recursive-descent parser over exact rationals (`fractions.Fraction`), never by `eval`. The parser reads
+arithmetic as people write it:
 
-    answer     := expression ("=" NUMBER)?
+    answer     := expression ("=" ["-"] NUMBER)?
     expression := term (("+" | "-") term)*
     term       := factor (("*" | "/") factor)*
-    factor     := NUMBER | "(" expression ")"
+    factor     := ("-" | "+") factor | primary (("^" | "**") factor)?
+    primary    := NUMBER | "(" expression ")"
 
-NUMBER is a run of ASCII digits without a leading zero; whitespace may sit between tokens. There is no
-unary minus, no decimal point and no exponent, so values stay as large as the written digits allow and no
-more. A stated result `= N` may follow the expression, as in `(8 / 3) * 3 = 8`; it must then equal the
+NUMBER is a run of ASCII digits, with an optional decimal part; whitespace may sit between tokens. Countdown
+allows less: the given numbers as written (no leading zero, no decimal point) combined by the four binary
+operations. An expression that parses but uses more (a unary sign, as in `-1 + 83 + 49`, an exponent, a
+decimal, `07`) is well formed but breaks the rules; its value is never computed, so `9 ** 9 ** 9` costs
+nothing. A stated result `= N` may follow the expression, as in `(8 / 3) * 3 = 8`; it must then equal the
 target as well. Answers longer than MAX_EXPRESSION_CHARS or with more than MAX_NESTING_DEPTH nested
 parentheses are malformed, so scoring any text takes bounded time.
 
 Scores follow TinyZero's `compute_score` (1.0 correct, 0.1 format score, 0 without an answer), with these
-departures: TinyZero evaluates with Python's `eval` on floats (tolerance 1e-5) and gives its format score to
-anything inside answer tags, garbage included; here values are exact rationals, and only an answer that
-parses under the grammar above earns the well-formed score. Unary minus, which TinyZero's `eval` accepted,
-is outside the grammar: Countdown combines the given numbers with binary operations only.
+departures: TinyZero evaluates with Python's `eval` on floats (tolerance 1e-5), so it scores `-3 + 5` and
+`2 ** 3` as correct when they hit the target, and it gives its format score to anything inside answer tags,
+garbage included; here values are exact rationals, a rule-breaking expression earns only the well-formed
+score, and text that does not parse as arithmetic earns nothing.
 """
 
 import enum
@@ -29,10 +33,11 @@ from numbers import Integral
 from r1recipes.rewards.text import completion_text, last_answer_block
 
 MAX_EXPRESSION_CHARS = 500  # a 6-number answer needs about 40; longer text is not an answer
-MAX_NESTING_DEPTH = 32  # parentheses; also bounds the parser's recursion
+MAX_NESTING_DEPTH = 32  # parentheses and unary signs; also bounds the parser's recursion
 
-_ALLOWED_CHARS = re.compile(r"[0-9+\-*/()=\s]*")
-_TOKEN = re.compile(r"[0-9]+|\S")
+_ALLOWED_CHARS = re.compile(r"[0-9+\-*/^().=\s]*")
+_TOKEN = re.compile(r"[0-9]+(?:\.[0-9]+)?|\*\*|\S")
+_BROKEN = object()  # the value of an expression that breaks a rule: not computed
 
 
 class Verdict(enum.Enum):
@@ -41,8 +46,9 @@ class Verdict(enum.Enum):
     CORRECT = "correct"  # each given number once, and the value is the target
     WRONG_VALUE = "wrong_value"  # each given number once, but another value (or a false `= N`)
     UNDEFINED = "undefined"  # each given number once, but it divides by zero
-    WRONG_NUMBERS = "wrong_numbers"  # parses, but the numbers are not the given multiset
-    MALFORMED = "malformed"  # outside the grammar, too long or too deeply nested
+    WRONG_NUMBERS = "wrong_numbers"  # follows the rules, but the numbers are not the given multiset
+    BREAKS_RULES = "breaks_rules"  # well formed, but with a unary sign, an exponent, a decimal or a leading zero
+    MALFORMED = "malformed"  # not arithmetic, too long or too deeply nested
     MISSING = "missing"  # no <answer>...</answer> block
 
     @property
@@ -54,8 +60,10 @@ class _Malformed(Exception):
     pass
 
 
-def _combine(operator: str, left: Fraction | None, right: Fraction | None) -> Fraction | None:
-    """None stands for an undefined value (a division by zero) and stays undefined."""
+def _combine(operator: str, left, right):
+    """None stands for an undefined value (a division by zero) and stays undefined; a broken rule wins over it."""
+    if left is _BROKEN or right is _BROKEN or operator in ("^", "**"):
+        return _BROKEN
     if left is None or right is None or (operator == "/" and right == 0):
         return None
     if operator == "+":
@@ -77,13 +85,17 @@ class _Parser:
         self.position = 0
         self.depth = 0
         self.numbers: list[int] = []
-        self.stated: int | None = None  # N of a trailing `= N`
+        self.stated: Fraction | None = None  # N of a trailing `= N`
 
-    def parse(self) -> Fraction | None:
+    def parse(self):
+        """The value: a Fraction, None (undefined) or _BROKEN (a rule broken)."""
         value = self.expression()
         if self.peek() == "=":
             self.take()
-            self.stated = self.number(self.take())
+            negative = self.peek() == "-"
+            if negative:
+                self.take()
+            self.stated = -self.number(self.take()) if negative else self.number(self.take())
         if self.position != len(self.tokens):
             raise _Malformed
         return value
@@ -96,49 +108,71 @@ class _Parser:
         self.position += 1
         return token
 
-    def expression(self) -> Fraction | None:
+    def nest(self) -> None:
+        self.depth += 1
+        if self.depth > MAX_NESTING_DEPTH:
+            raise _Malformed
+
+    def expression(self):
         value = self.term()
         while self.peek() in ("+", "-"):
             operator = self.take()
             value = _combine(operator, value, self.term())
         return value
 
-    def term(self) -> Fraction | None:
+    def term(self):
         value = self.factor()
         while self.peek() in ("*", "/"):
             operator = self.take()
             value = _combine(operator, value, self.factor())
         return value
 
-    def factor(self) -> Fraction | None:
+    def factor(self):
+        if self.peek() in ("-", "+"):  # a unary sign: Countdown has binary operations only
+            self.take()
+            self.nest()
+            self.factor()
+            self.depth -= 1
+            return _BROKEN
+        value = self.primary()
+        if self.peek() in ("^", "**"):
+            operator = self.take()
+            self.nest()
+            value = _combine(operator, value, self.factor())
+            self.depth -= 1
+        return value
+
+    def primary(self):
         token = self.take()
         if token == "(":
-            self.depth += 1
-            if self.depth > MAX_NESTING_DEPTH:
-                raise _Malformed
+            self.nest()
             value = self.expression()
             if self.take() != ")":
                 raise _Malformed
             self.depth -= 1
             return value
-        self.numbers.append(self.number(token))
-        return Fraction(self.numbers[-1])
+        number = self.number(token)
+        if "." in token or (token.startswith("0") and token != "0"):
+            return _BROKEN  # a decimal, or a number not written as given
+        self.numbers.append(int(number))
+        return number
 
     @staticmethod
-    def number(token: str | None) -> int:
-        if token is None or not token.isdigit() or (token.startswith("0") and token != "0"):
+    def number(token: str | None) -> Fraction:
+        if token is None or not token[0].isdigit():
             raise _Malformed
-        return int(token)
+        return Fraction(token)
 
 
 def evaluate_expression(text: str) -> Fraction | None:
-    """The exact value of an expression in the grammar above (no `= N`); None when malformed or dividing by zero."""
+    """The exact value of an expression that follows Countdown's rules (no `= N`); None when it does not, or
+    when it is malformed or divides by zero."""
     try:
         parser = _Parser(text)
         value = parser.parse()
     except _Malformed:
         return None
-    return value if parser.stated is None else None
+    return value if parser.stated is None and isinstance(value, Fraction) else None
 
 
 def _stripped(block: str | None) -> str | None:
@@ -146,7 +180,9 @@ def _stripped(block: str | None) -> str | None:
 
 
 def countdown_problem(nums, target) -> tuple[list[int], int] | None:
-    """(nums, target) as plain ints when they make a problem: non-negative integers and an integer target."""
+    """(sorted nums, target) as plain ints when they make a problem: non-negative integers and an integer target.
+
+    Read once per row: a long `nums` list costs time to check and sort."""
 
     def is_int(value) -> bool:
         return isinstance(value, Integral) and not isinstance(value, bool)
@@ -155,7 +191,26 @@ def countdown_problem(nums, target) -> tuple[list[int], int] | None:
         return None
     if not all(is_int(number) and number >= 0 for number in nums):
         return None
-    return [int(number) for number in nums], int(target)
+    return sorted(int(number) for number in nums), int(target)
+
+
+def _judge(answer_text: str | None, sorted_nums: list[int], target: int) -> Verdict:
+    if answer_text is None:
+        return Verdict.MISSING
+    try:
+        parser = _Parser(answer_text)
+        value = parser.parse()
+    except _Malformed:
+        return Verdict.MALFORMED
+    if value is _BROKEN:
+        return Verdict.BREAKS_RULES
+    if sorted(parser.numbers) != sorted_nums:
+        return Verdict.WRONG_NUMBERS
+    if value is None:
+        return Verdict.UNDEFINED
+    if value != target or parser.stated not in (None, target):
+        return Verdict.WRONG_VALUE
+    return Verdict.CORRECT
 
 
 def check_countdown(answer_text: str | None, nums, target) -> Verdict:
@@ -165,21 +220,7 @@ def check_countdown(answer_text: str | None, nums, target) -> Verdict:
     problem = countdown_problem(nums, target)
     if problem is None:
         raise ValueError(f"not a countdown problem: nums={nums!r}, target={target!r}")
-    nums, target = problem
-    if answer_text is None:
-        return Verdict.MISSING
-    try:
-        parser = _Parser(answer_text)
-        value = parser.parse()
-    except _Malformed:
-        return Verdict.MALFORMED
-    if sorted(parser.numbers) != sorted(nums):
-        return Verdict.WRONG_NUMBERS
-    if value is None:
-        return Verdict.UNDEFINED
-    if value != target or parser.stated not in (None, target):
-        return Verdict.WRONG_VALUE
-    return Verdict.CORRECT
+    return _judge(answer_text, *problem)
 
 
 def _column_entry(column, index: int):
@@ -201,9 +242,10 @@ def countdown_reward(
     - `correct` (1.0): the expression uses each number of `nums` exactly once (as a multiset) and equals
       `target` exactly.
     - `well_formed` (0.1): the expression parses, but uses other numbers (one twice, one missing, an extra
-      one), has another value, states a false `= N`, or divides by zero. TinyZero's format score.
-    - `malformed` (0.0): no answer block, or one that does not parse (unary minus, decimals, other symbols,
-      too long, too deeply nested).
+      one), has another value, states a false `= N`, divides by zero, or breaks a rule (a unary sign, an
+      exponent, a decimal, a leading zero). TinyZero's format score.
+    - `malformed` (0.0): no answer block, or one that is not arithmetic (words, other symbols, implicit
+      products, unbalanced brackets, too long, too deeply nested).
     - None: the row's `nums`/`target` are missing or not integers, so the sample is left out.
 
     The think/answer layout itself is the `format` reward's concern, not this one's.
@@ -214,6 +256,6 @@ def countdown_reward(
         if problem is None:
             scores.append(None)
             continue
-        verdict = check_countdown(_stripped(last_answer_block(completion_text(completion))), *problem)
+        verdict = _judge(_stripped(last_answer_block(completion_text(completion))), *problem)
         scores.append(correct if verdict is Verdict.CORRECT else well_formed if verdict.well_formed else malformed)
     return scores

@@ -87,8 +87,9 @@ def cosine_reward(
 
     Defaults: a correct answer earns 1.0 when short, falling to 0.5 at max_len; a wrong answer costs -0.5 when
     short, rising to 0.0 at max_len (a long wrong attempt is penalised less than giving up early); hitting
-    the limit costs -1.0; max_len is 512 tokens. These are our defaults with the
-    paper's ordering (correct_at_zero > correct_at_max > wrong_at_max > wrong_at_zero); the paper tunes its own.
+    the limit costs -1.0, less than any answer that finished; max_len is 512 tokens. These are our defaults
+    with the paper's ordering (correct_at_zero > correct_at_max > wrong_at_max > wrong_at_zero); the paper
+    tunes its own. open-r1's function defaults run a wrong answer from -1.0 to -0.5 and have no limit penalty.
     """
     max_len = setting("cosine", "max_len", max_len, minimum=1, integer=True)
     lengths = _token_lengths(completions, completion_ids)

@@ -7,11 +7,13 @@ and is left to math-verify:
     expr   := term (("+" | "-") term)*
     term   := factor (("*" | "\\cdot" | "\\times" | "/") factor | implicit factor)*
     factor := ("-" | "+") factor | atom ("^" atom)?
-    atom   := number | "\\frac" arg arg | "\\sqrt" arg | "\\pi" | "(" expr ")" | "{" expr "}"
+    atom   := mixed | number | "\\frac" arg arg | "\\sqrt" arg | "\\pi" | "(" expr ")" | "{" expr "}"
+    mixed  := integer "\\frac{" integer "}{" integer "}"
     arg    := "{" expr "}" | digit
 
-An implicit product is `3\\sqrt{2}` or `2\\pi`: a number followed by `\\sqrt`, `\\pi` or a bracket. A number
-followed by `\\frac` is not read (math-verify reads `1\\frac{1}{2}` as a mixed number; we let it).
+An implicit product is `3\\sqrt{2}` or `2\\pi`: a number followed by `\\sqrt`, `\\pi` or a bracket. An integer
+followed by a fraction of integers is a mixed number, as math-verify reads it (`-15\\frac{39}{40}` is -639/40);
+other numbers followed by `\\frac` (`3\\frac{\\sqrt2}{2}`, a product to math-verify) are not read.
 """
 
 import math
@@ -20,6 +22,7 @@ import re
 MAX_CHARS = 120
 _TOKEN = re.compile(r"\s*(\d+\.?\d*|\.\d+|\\[a-zA-Z]+|[-+*/^(){}])")
 _IMPLICIT = ("\\sqrt", "\\pi", "(", "{")
+_FRACTIONS = ("\\frac", "\\dfrac", "\\tfrac")
 
 
 class _Unsupported(Exception):
@@ -86,11 +89,14 @@ class _Parser:
 
     def atom(self) -> float:
         token = self.take()
+        if token.isdigit() and self.mixed_number_follows():
+            _, _, numerator, _, _, denominator, _ = (self.take() for _ in range(7))
+            return int(token) + int(numerator) / int(denominator)
         if token[0].isdigit() or token[0] == ".":
             return float(token)
         if token == "\\pi":
             return math.pi
-        if token in ("\\frac", "\\dfrac", "\\tfrac"):
+        if token in _FRACTIONS:
             return self.arg() / self.arg()
         if token == "\\sqrt":
             return math.sqrt(self.arg())
@@ -99,6 +105,18 @@ class _Parser:
             self.take(")" if token == "(" else "}")
             return value
         raise _Unsupported
+
+    def mixed_number_follows(self) -> bool:
+        """Whether `\\frac{integer}{integer}` comes next (after an integer, that makes a mixed number)."""
+        following = self.tokens[self.index : self.index + 7]
+        return (
+            len(following) == 7
+            and following[0] in _FRACTIONS
+            and following[1::3] == ["{", "{"]
+            and following[3::3] == ["}", "}"]
+            and following[2].isdigit()
+            and following[5].isdigit()
+        )
 
     def arg(self) -> float:
         """A braced argument, or the single digit of `\\frac12`."""
