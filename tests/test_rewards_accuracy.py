@@ -7,7 +7,14 @@ from pathlib import Path
 import pytest
 
 from r1recipes import RecipeError
-from r1recipes.rewards.accuracy import _quick_verdict, accuracy_reward, gold_answer, normalize
+from r1recipes.rewards.accuracy import (
+    MAX_GOLD_BOXES,
+    _quick_verdict,
+    accuracy_reward,
+    gold_answer,
+    normalize,
+    verify_answers,
+)
 from r1recipes.rewards.counts import COUNTS
 from r1recipes.rewards.numeric import latex_number
 from r1recipes.rewards.text import boxed_contents, final_answers, last_answer_block
@@ -80,6 +87,11 @@ def test_accuracy_exact_values(completion, gold, expected):
         ("<answer>1,000.99 m</answer>", "1000.99", 1.0),
         ("\\boxed{(3, 4)}", "7", 0.0),  # a tuple of numbers against a number: settled without math-verify
         ("\\boxed{\\{1, 2\\}}", "\\frac{1}{2}", 0.0),
+        ("\\boxed{x = 14{,}916}", "14916", 1.0),  # one reading of separators for the short cuts and math-verify
+        ("\\boxed{x = 14{,}916}", "14916\\text{ cm}", 1.0),
+        ("\\boxed{14{,}916}", "14916\\text{ cm}", 1.0),
+        ("\\boxed{2, 2}", "2", 1.0),  # the set {2}, as math-verify reads it
+        ("\\boxed{\\begin{aligned}x&=1\\end{aligned}}", "1", 1.0),  # not a matrix
     ],
 )
 def test_thousands_separators_and_lists(completion, gold, expected):
@@ -101,14 +113,48 @@ def test_several_boxes_in_a_gold_solution_are_the_collection_of_them():
     ]
     assert accuracy_reward(completions, solution=[solution] * len(completions)) == [0, 0, 1, 1, 1, 1, 0, 0]
     assert gold_answer(None, "so \\boxed{1} then \\boxed{ 2 } and \\boxed{}") == "1, 2"
-    # boxes that state one answer in other forms are one answer, in the form first boxed (AIME, MATH solutions)
+    # boxes that state one answer in other forms are one answer, in the form first boxed (AIME, MATH solutions);
+    # math-verify settles what text cannot
     assert gold_answer(None, "\\boxed{025} so \\boxed{25}, choice \\boxed{\\textbf{(025) }}") == "025"
+    assert gold_answer(None, "\\boxed{x^2-1}, that is \\boxed{(x-1)(x+1)}") == "x^2-1"
+    assert gold_answer(None, "\\boxed{50\\%}, or \\boxed{0.5}") == "50\\%"
+    assert gold_answer(None, "\\boxed{x^2-1} and \\boxed{(x-1)(x+2)}") == "x^2-1, (x-1)(x+2)"
     assert gold_answer(None, "\\boxed{15\\frac{39}{40}}, or \\boxed{\\frac{639}{40}}") == "15\\frac{39}{40}"
     assert gold_answer(None, "\\boxed{x = 2} and again \\boxed{2}") == "x = 2"
     assert gold_answer(None, "\\boxed{(1, 2)} and \\boxed{(1,2)}") == "(1, 2)"
     assert gold_answer(None, "\\boxed{ } \\boxed{}") is None
+    # a solution boxing its steps has no gold; a long one is read in time linear in its boxes
+    assert gold_answer(None, " ".join(f"\\boxed{{{i}}}" for i in range(MAX_GOLD_BOXES + 1))) is None
+    assert gold_answer(None, " ".join(f"\\boxed{{{i}}}" for i in range(MAX_GOLD_BOXES))) is not None
+    assert gold_answer(None, " ".join(f"\\boxed{{{i % 3}}}" for i in range(5000))) == "0, 1, 2"
     aime_style = "\\boxed{025} or \\boxed{\\textbf{(25)}}"
     assert accuracy_reward(["\\boxed{25}", "\\boxed{24}"], solution=[aime_style] * 2) == [1.0, 0.0]
+
+
+# Forms of answers around the short cuts' edges: separators, lists, sets, mixed numbers, full stops, wrappers.
+FORMS = [
+    "14916", "14,916", "14{,}916", "14,\\!916", "x = 14{,}916", "14\\,916", "14 916", "\\$14,916.", "32349",
+    "32, 349", "32,349", "(32, 349)", "\\{32, 349\\}", "349, 32", "2", "2, 2", "\\{2,2\\}", "(2, 2)", "3\\frac{1}{2}",
+    "-3\\frac12", "3.5", "\\frac{7}{2}", "-3.5", "3\\frac{1}{2}^2", "3\\frac{1}{2}.", "0.75", "0,111", "0.111", "111",
+    "1,22", "1.22", "\\begin{pmatrix}1&2\\end{pmatrix}", "(1,2]", "[1,2)", "(1, 2)", "\\left(1, 2\\right).", "1",
+    "\\begin{aligned}x&=1\\end{aligned}", "1.", "1,000", "1000", "10^3", "1{,}000{,}000", "10^6", "0,5", "0.5",
+    "\\frac12", "\\frac12.", "\\tfrac{1}{2}", "50\\%", "x=2", "x = y.", "2\\pi", "6.283185307", "\\sqrt{2}.",
+    "2\\sqrt2", "3^\\circ", "\\text{3}", "3 \\text{ cm}", "(a, b)", "a, b.", "2(3)", "6", "3(\\frac{1}{2})", "1.5",
+    "(2,\\infty)", "(-\\infty, 0]", "(0,9) \\cup (9,36)", "[2,2]", "-2,1", "1, -2", "\\{1\\}\\cup\\{1\\}", "0,5",
+    "$1,22$",
+]  # fmt: skip
+
+
+def test_the_short_cuts_never_contradict_math_verify():
+    """Where text alone settles a pair, math-verify (through the same answer reading) concludes the same."""
+    settled = 0
+    for answer in FORMS:
+        for gold in FORMS:
+            quick = _quick_verdict(answer, gold)
+            if quick is not None:
+                settled += 1
+                assert verify_answers(((answer,), gold)) == quick, (answer, gold, quick)
+    assert settled > len(FORMS) ** 2 // 3  # the short cuts still settle most pairs
 
 
 def test_a_gold_written_as_prose_with_commas_is_left_to_math_verify():
@@ -214,11 +260,17 @@ def test_text_helpers():
         (".5", 0.5),
         ("1/3", 1 / 3),
         ("(1+2)*3", 9.0),
+        ("2(3)", None),  # math-verify's reading of a number before a bracket varies: left to it
         ("2^10", None),  # LaTeX reads 2^1 then 0: left to math-verify
-        ("3\\frac{1}{2}", 3.5),  # a mixed number, as math-verify reads it
+        ("3\\frac{1}{2}", 3.5),  # a whole answer that is a mixed number, as math-verify reads it
         ("-15\\frac{39}{40}", -15.975),
-        ("3 \\dfrac{1}{2} + 1", 4.5),
-        ("3\\frac{\\sqrt{2}}{2}", None),  # a product to math-verify: left to it
+        ("3 \\dfrac{1}{2}", 3.5),
+        # elsewhere math-verify's reading depends on the surroundings: left to it
+        ("3\\frac{1}{2} + 1", None),
+        ("3\\frac{1}{2}^2", None),  # 3 * (1/2)^2 to math-verify
+        ("2\\frac{1}{2}\\pi", None),
+        ("2\\frac{0}{3}", None),  # 0 to math-verify
+        ("3\\frac{\\sqrt{2}}{2}", None),
         ("1.5\\frac{1}{2}", None),
         ("2\\frac{1}{0}", None),
         ("(113)", 113.0),

@@ -50,6 +50,7 @@ def score(answer_text: str, nums: list[int], target: int, **settings) -> float |
         ("2.0 + 1", [2, 1], 3, 0.1),
         ("07 + 1", [7, 1], 8, 0.1),  # the given numbers as written
         ("1 - 3 = -2", [1, 3], -2, 1.0),  # a negative stated result is a result, not a unary minus
+        ("(1 + 2) = +3", [1, 2], 3, 1.0),
         # not arithmetic: nothing
         ("2(3 + 1)", [2, 3, 1], 8, 0.0),  # no implicit multiplication
         ("3 × 4", [3, 4], 12, 0.0),

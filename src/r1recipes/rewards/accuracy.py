@@ -36,6 +36,7 @@ from r1recipes.rewards.settings import setting
 from r1recipes.rewards.text import boxed_contents, completion_text, final_answers
 
 MAX_ANSWER_CHARS = 2000  # a final answer longer than this is not an answer; parsing it could take minutes
+MAX_GOLD_BOXES = 16  # different answers boxed in one gold solution (a multi-part problem has a few)
 
 _SPACING = re.compile(r"\\[,!;: $]|\\left|\\right|\s+|\$")  # `\$` is a currency sign
 _TEXT_WRAPPER = re.compile(r"\\(?:text|textbf|mathrm|mbox)\{([^{}]*)\}")
@@ -47,6 +48,9 @@ _SEPARATING_COMMA = re.compile(r",(?=\s|\\[ ,;:]|\\q?quad)")  # `32, 349` is two
 _BRACKETS = re.compile(r"^(?:\(|\[|\\\{)(.*)(?:\)|\]|\\\})$")  # a tuple, interval or set: `(1,2]`, `\{1,2\}`
 _WORD = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{2,}")
 _ENVIRONMENT = re.compile(r"\\(?:begin|end)\{[^{}]*\}")  # `pmatrix` is not a word of a sentence
+_INTERVAL = re.compile(r"[(\[]([^,()\[\]]+),([^,()\[\]]+)[)\]]")  # normalised: no spaces
+_FULL_STOP = re.compile(r"(?<!\.)\.\s*$")
+_MATRIX = re.compile(r"\\begin\{[pbBvV]?matrix\}")
 _MATH_DELIMITERS = ("$", "\\(", "\\[", "\\boxed")
 
 
@@ -70,26 +74,35 @@ class _Reading(NamedTuple):
     text: str  # normalised
     value: float | None  # of a simple number (see `numeric.latex_number`)
     several: bool  # a matrix, or items separated by commas: read a completion's several boxes together
-    numbers: bool  # surely several numbers (a matrix, or simple numbers in brackets or after `, `): not one number
+    numbers: bool  # surely several numbers (a matrix, or different numbers in brackets or after `, `)
+
+
+def _item_value(item: str) -> float | None:
+    return {"\\infty": math.inf, "+\\infty": math.inf, "-\\infty": -math.inf}.get(item) or latex_number(item)
 
 
 def _several_numbers(answer: str, text: str) -> bool:
-    """Whether the answer is surely a collection of simple numbers; `1,22` or `3,14` without brackets or spaces may
-    be a decimal comma to math-verify's plain-text reading, and prose with commas is not a list: both go to it."""
-    if "\\begin{" in text:
+    """Whether the answer is surely not one number: a matrix, intervals (`(2,\\infty)`, `(0,9)\\cup(9,36)`), or a
+    list of different numbers in brackets or after `, `. `1,22` without either, prose with commas, and `{2, 2}`
+    (the set {2}) are left to math-verify."""
+    if _MATRIX.search(text):
         return True
+    intervals = [_INTERVAL.fullmatch(part) for part in text.split("\\cup")]
+    if all(intervals):
+        ends = [(_item_value(interval[1]), _item_value(interval[2])) for interval in intervals]
+        return all(None not in pair and pair[0] != pair[1] for pair in ends)
     inner = _BRACKETS.match(text)
     if inner is None and not _SEPARATING_COMMA.search(answer):
         return False
-    items = (inner.group(1) if inner else text).split(",")
-    return len(items) > 1 and all(latex_number(item) is not None for item in items)
+    values = [_item_value(item) for item in (inner.group(1) if inner else text).split(",")]
+    return None not in values and len(set(values)) > 1
 
 
 @functools.lru_cache(maxsize=8192)
 def _read(answer: str) -> _Reading:
     """Cached, since a gold answer is read once per completion of its group."""
     text = normalize(answer)
-    several = "\\begin{" in text or "," in text  # a number's thousands separators are gone by now
+    several = "," in text or _MATRIX.search(text) is not None  # a number's thousands separators are gone by now
     return _Reading(text, latex_number(text), several, several and _several_numbers(answer, text))
 
 
@@ -126,8 +139,11 @@ def parse_answer(text: str) -> list:
     to math-verify's own extraction, since boxing it would read the words as products of symbols."""
     from math_verify import parse
 
-    # `\$` is a currency sign, not maths; math-verify stops reading `$1 - \frac{1}{\mathrm{e}}$` at `\mathrm{e}`
-    text = text.replace("\\$", "").replace("\\mathrm{e}", "e")
+    if _PLAIN_NUMBER.match(normalize(text)):
+        text = normalize(text)  # the number the short cuts read (`x = 14{,}916`, `1\,234`, `\$5.`), not a set
+    # `\$` is a currency sign, not maths; math-verify stops reading `$1 - \frac{1}{\mathrm{e}}$` at `\mathrm{e}`,
+    # and misreads a sentence's full stop (`\frac12.`), which the short cuts drop
+    text = _FULL_STOP.sub("", text.replace("\\$", "").replace("\\mathrm{e}", "e"))
     words = _WORD.findall(_ENVIRONMENT.sub("", _TEXT_WRAPPER.sub("", text)))
     if len(words) < 2 and not any(d in text for d in _MATH_DELIMITERS):
         text = "\\boxed{" + text + "}"
@@ -158,18 +174,38 @@ def _pool(num_workers: int, timeout: float) -> BoundedPool:
     return BoundedPool(verify_answers, num_workers, timeout)
 
 
-def gold_answer(answer: str | None, solution: str | None) -> str | None:
+def gold_answer(
+    answer: str | None, solution: str | None, *, timeout: float = 5.0, num_workers: int | None = None
+) -> str | None:
     """The row's `answer`, else what its `solution` boxes: one answer, or the collection of several.
 
-    Boxes that state one answer in other forms (`025` and `25`, `15\\frac{39}{40}` and `\\frac{639}{40}`, as
+    Boxes that state one answer in other forms (`025` and `25`, `50\\%` and `0.5`, `x^2-1` and `(x-1)(x+1)`, as
     AIME and MATH solutions do) count once, in the form first boxed; different ones are joined as a list
-    (`$x=\\boxed{3}$ or $x=\\boxed{-1}$` gives `3, -1`), which a completion must state whole."""
+    (`$x=\\boxed{3}$ or $x=\\boxed{-1}$` gives `3, -1`), which a completion must state whole. More than
+    MAX_GOLD_BOXES different answers is a solution boxing its steps, not a gold: None."""
     if answer is not None and str(answer).strip():
         return str(answer).strip()
+    if not isinstance(solution, str):
+        return None
+    return _gold_from_solution(solution, timeout, num_workers or _default_workers())
+
+
+@functools.lru_cache(maxsize=4096)
+def _gold_from_solution(solution: str, timeout: float, num_workers: int) -> str | None:
+    """Cached: a row's gold is read once per completion of its group. The text short cuts merge boxes first
+    (linear in boxes, at most MAX_GOLD_BOXES kept); math-verify, in the worker pool, then merges what they could
+    not settle, counting a pair it times out on as two answers."""
     distinct: list[str] = []
-    for box in boxed_contents(solution) if isinstance(solution, str) else []:
-        if box.strip() and not any(_quick_verdict(box.strip(), seen) == 1.0 for seen in distinct):
-            distinct.append(box.strip())
+    for box in map(str.strip, boxed_contents(solution)):
+        if box and not any(_quick_verdict(box, seen) == 1.0 for seen in distinct):
+            distinct.append(box)
+            if len(distinct) > MAX_GOLD_BOXES:
+                return None
+    pairs = [((later,), earlier) for i, earlier in enumerate(distinct) for later in distinct[i + 1 :]]
+    if pairs:
+        verdicts = _pool(num_workers, timeout).map(pairs)
+        same = {pair for pair, (ok, value) in zip(pairs, verdicts, strict=True) if ok and value}
+        distinct = [box for j, box in enumerate(distinct) if not any(((box,), e) in same for e in distinct[:j])]
     return ", ".join(distinct) or None
 
 
@@ -179,6 +215,7 @@ _recent_verdicts: dict[tuple, float | None] = {}  # cosine and length re-verify 
 def clear_caches() -> None:
     """Forget remembered verdicts and parses in this process (benchmarks start cold)."""
     _recent_verdicts.clear()
+    _gold_from_solution.cache_clear()
     parse_answer.cache_clear()
     _read.cache_clear()
 
@@ -249,6 +286,8 @@ def accuracy_reward(
         raise RecipeError("the accuracy reward needs an 'answer' or 'solution' column in the dataset")
     answers = answer if answer is not None else [None] * len(completions)
     solutions = solution if solution is not None else [None] * len(completions)
-    golds = [gold_answer(a, s) for a, s in zip(answers, solutions, strict=True)]
+    golds = [
+        gold_answer(a, s, timeout=timeout, num_workers=num_workers) for a, s in zip(answers, solutions, strict=True)
+    ]
     texts = [completion_text(c) for c in completions]
     return score_answers(texts, golds, timeout=timeout, num_workers=num_workers)

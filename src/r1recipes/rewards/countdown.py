@@ -4,7 +4,7 @@ The answer is the last `<answer>...</answer>` block of the completion. Its expre
 recursive-descent parser over exact rationals (`fractions.Fraction`), never by `eval`. The parser reads
 arithmetic as people write it:
 
-    answer     := expression ("=" ["-"] NUMBER)?
+    answer     := expression ("=" ["-" | "+"] NUMBER)?
     expression := term (("+" | "-") term)*
     term       := factor (("*" | "/") factor)*
     factor     := ("-" | "+") factor | primary (("^" | "**") factor)?
@@ -15,8 +15,8 @@ allows less: the given numbers as written (no leading zero, no decimal point) co
 operations. An expression that parses but uses more (a unary sign, as in `-1 + 83 + 49`, an exponent, a
 decimal, `07`) is well formed but breaks the rules; its value is never computed, so `9 ** 9 ** 9` costs
 nothing. A stated result `= N` may follow the expression, as in `(8 / 3) * 3 = 8`; it must then equal the
-target as well. Answers longer than MAX_EXPRESSION_CHARS or with more than MAX_NESTING_DEPTH nested
-parentheses are malformed, so scoring any text takes bounded time.
+target as well. Answers longer than MAX_EXPRESSION_CHARS or nested deeper than MAX_NESTING_DEPTH (parentheses,
+unary signs and exponents all nest) are malformed, so scoring any text takes bounded time.
 
 Scores follow TinyZero's `compute_score` (1.0 correct, 0.1 format score, 0 without an answer), with these
 departures: TinyZero evaluates with Python's `eval` on floats (tolerance 1e-5), so it scores `-3 + 5` and
@@ -33,11 +33,20 @@ from numbers import Integral
 from r1recipes.rewards.text import completion_text, last_answer_block
 
 MAX_EXPRESSION_CHARS = 500  # a 6-number answer needs about 40; longer text is not an answer
-MAX_NESTING_DEPTH = 32  # parentheses and unary signs; also bounds the parser's recursion
+MAX_NESTING_DEPTH = 32  # parentheses, unary signs and exponents; also bounds the parser's recursion
 
 _ALLOWED_CHARS = re.compile(r"[0-9+\-*/^().=\s]*")
 _TOKEN = re.compile(r"[0-9]+(?:\.[0-9]+)?|\*\*|\S")
-_BROKEN = object()  # the value of an expression that breaks a rule: not computed
+
+
+class _Broken(enum.Enum):
+    """The value of an expression that breaks a rule: never computed."""
+
+    BROKEN = "broken"
+
+
+_BROKEN = _Broken.BROKEN
+_Value = Fraction | None | _Broken  # None: undefined (a division by zero)
 
 
 class Verdict(enum.Enum):
@@ -60,7 +69,7 @@ class _Malformed(Exception):
     pass
 
 
-def _combine(operator: str, left, right):
+def _combine(operator: str, left: _Value, right: _Value) -> _Value:
     """None stands for an undefined value (a division by zero) and stays undefined; a broken rule wins over it."""
     if left is _BROKEN or right is _BROKEN or operator in ("^", "**"):
         return _BROKEN
@@ -87,13 +96,12 @@ class _Parser:
         self.numbers: list[int] = []
         self.stated: Fraction | None = None  # N of a trailing `= N`
 
-    def parse(self):
-        """The value: a Fraction, None (undefined) or _BROKEN (a rule broken)."""
+    def parse(self) -> _Value:
         value = self.expression()
         if self.peek() == "=":
             self.take()
             negative = self.peek() == "-"
-            if negative:
+            if self.peek() in ("-", "+"):
                 self.take()
             self.stated = -self.number(self.take()) if negative else self.number(self.take())
         if self.position != len(self.tokens):
@@ -113,21 +121,21 @@ class _Parser:
         if self.depth > MAX_NESTING_DEPTH:
             raise _Malformed
 
-    def expression(self):
+    def expression(self) -> _Value:
         value = self.term()
         while self.peek() in ("+", "-"):
             operator = self.take()
             value = _combine(operator, value, self.term())
         return value
 
-    def term(self):
+    def term(self) -> _Value:
         value = self.factor()
         while self.peek() in ("*", "/"):
             operator = self.take()
             value = _combine(operator, value, self.factor())
         return value
 
-    def factor(self):
+    def factor(self) -> _Value:
         if self.peek() in ("-", "+"):  # a unary sign: Countdown has binary operations only
             self.take()
             self.nest()
@@ -142,7 +150,7 @@ class _Parser:
             self.depth -= 1
         return value
 
-    def primary(self):
+    def primary(self) -> _Value:
         token = self.take()
         if token == "(":
             self.nest()
@@ -181,8 +189,7 @@ def _stripped(block: str | None) -> str | None:
 
 def countdown_problem(nums, target) -> tuple[list[int], int] | None:
     """(sorted nums, target) as plain ints when they make a problem: non-negative integers and an integer target.
-
-    Read once per row: a long `nums` list costs time to check and sort."""
+    Sorted, so that a verdict compares the numbers used with them as they are."""
 
     def is_int(value) -> bool:
         return isinstance(value, Integral) and not isinstance(value, bool)

@@ -7,13 +7,13 @@ and is left to math-verify:
     expr   := term (("+" | "-") term)*
     term   := factor (("*" | "\\cdot" | "\\times" | "/") factor | implicit factor)*
     factor := ("-" | "+") factor | atom ("^" atom)?
-    atom   := mixed | number | "\\frac" arg arg | "\\sqrt" arg | "\\pi" | "(" expr ")" | "{" expr "}"
-    mixed  := integer "\\frac{" integer "}{" integer "}"
+    atom   := number | "\\frac" arg arg | "\\sqrt" arg | "\\pi" | "(" expr ")" | "{" expr "}"
     arg    := "{" expr "}" | digit
 
-An implicit product is `3\\sqrt{2}` or `2\\pi`: a number followed by `\\sqrt`, `\\pi` or a bracket. An integer
-followed by a fraction of integers is a mixed number, as math-verify reads it (`-15\\frac{39}{40}` is -639/40);
-other numbers followed by `\\frac` (`3\\frac{\\sqrt2}{2}`, a product to math-verify) are not read.
+An implicit product is `3\\sqrt{2}` or `2\\pi`: a number followed by `\\sqrt`, `\\pi` or a brace. A number
+followed by `\\frac` is not read inside an expression, where math-verify's reading depends on what surrounds it
+(`3\\frac{1}{2}^2` is 3/4 to it, `2\\frac{0}{3}` is 0); a whole answer that is a mixed number,
+`-15\\frac{39}{40}` with a numerator other than 0, is read as math-verify reads it: -639/40.
 """
 
 import math
@@ -21,8 +21,8 @@ import re
 
 MAX_CHARS = 120
 _TOKEN = re.compile(r"\s*(\d+\.?\d*|\.\d+|\\[a-zA-Z]+|[-+*/^(){}])")
-_IMPLICIT = ("\\sqrt", "\\pi", "(", "{")
-_FRACTIONS = ("\\frac", "\\dfrac", "\\tfrac")
+_IMPLICIT = ("\\sqrt", "\\pi", "{")  # not `(`: math-verify reads `2(3)` and `3(\frac12)` its own ways
+_MIXED_NUMBER = re.compile(r"\s*(-?)\s*(\d+)\s*\\[dt]?frac\s*\{\s*([1-9]\d*)\s*\}\s*\{\s*(\d+)\s*\}\s*")
 
 
 class _Unsupported(Exception):
@@ -89,14 +89,11 @@ class _Parser:
 
     def atom(self) -> float:
         token = self.take()
-        if token.isdigit() and self.mixed_number_follows():
-            _, _, numerator, _, _, denominator, _ = (self.take() for _ in range(7))
-            return int(token) + int(numerator) / int(denominator)
         if token[0].isdigit() or token[0] == ".":
             return float(token)
         if token == "\\pi":
             return math.pi
-        if token in _FRACTIONS:
+        if token in ("\\frac", "\\dfrac", "\\tfrac"):
             return self.arg() / self.arg()
         if token == "\\sqrt":
             return math.sqrt(self.arg())
@@ -105,18 +102,6 @@ class _Parser:
             self.take(")" if token == "(" else "}")
             return value
         raise _Unsupported
-
-    def mixed_number_follows(self) -> bool:
-        """Whether `\\frac{integer}{integer}` comes next (after an integer, that makes a mixed number)."""
-        following = self.tokens[self.index : self.index + 7]
-        return (
-            len(following) == 7
-            and following[0] in _FRACTIONS
-            and following[1::3] == ["{", "{"]
-            and following[3::3] == ["}", "}"]
-            and following[2].isdigit()
-            and following[5].isdigit()
-        )
 
     def arg(self) -> float:
         """A braced argument, or the single digit of `\\frac12`."""
@@ -135,6 +120,12 @@ def latex_number(text: str) -> float | None:
     """The value of `text` when it is a real number in the grammar above, else None."""
     if len(text) > MAX_CHARS:
         return None
+    if mixed := _MIXED_NUMBER.fullmatch(text):
+        sign, whole, numerator, denominator = mixed.groups()
+        if int(denominator) == 0:
+            return None
+        value = int(whole) + int(numerator) / int(denominator)
+        return -value if sign else value
     try:
         parser = _Parser(text)
         value = parser.expr()
