@@ -51,6 +51,7 @@ _ENVIRONMENT = re.compile(r"\\(?:begin|end)\{[^{}]*\}")  # `pmatrix` is not a wo
 _INTERVAL = re.compile(r"[(\[]([^,()\[\]]+),([^,()\[\]]+)[)\]]")  # normalised: no spaces
 _FULL_STOP = re.compile(r"(?<!\.)\.\s*$")
 _MATRIX = re.compile(r"\\begin\{[pbBvV]?matrix\}")
+_INFINITIES = {"\\infty": math.inf, "+\\infty": math.inf, "-\\infty": -math.inf}  # interval ends
 _MATH_DELIMITERS = ("$", "\\(", "\\[", "\\boxed")
 
 
@@ -78,15 +79,13 @@ class _Reading(NamedTuple):
 
 
 def _item_value(item: str) -> float | None:
-    return {"\\infty": math.inf, "+\\infty": math.inf, "-\\infty": -math.inf}.get(item) or latex_number(item)
+    return _INFINITIES.get(item) or latex_number(item)
 
 
 def _several_numbers(answer: str, text: str) -> bool:
-    """Whether the answer is surely not one number: a matrix, intervals (`(2,\\infty)`, `(0,9)\\cup(9,36)`), or a
-    list of different numbers in brackets or after `, `. `1,22` without either, prose with commas, and `{2, 2}`
-    (the set {2}) are left to math-verify."""
-    if _MATRIX.search(text):
-        return True
+    """Whether a normalised text with commas is surely not one number: intervals (`(2,\\infty)`,
+    `(0,9)\\cup(9,36)`), or a list of different numbers in brackets or after `, `. `1,22` without either, prose
+    with commas, and `{2, 2}` (the set {2}) are left to math-verify."""
     intervals = [_INTERVAL.fullmatch(part) for part in text.split("\\cup")]
     if all(intervals):
         ends = [(_item_value(interval[1]), _item_value(interval[2])) for interval in intervals]
@@ -102,8 +101,9 @@ def _several_numbers(answer: str, text: str) -> bool:
 def _read(answer: str) -> _Reading:
     """Cached, since a gold answer is read once per completion of its group."""
     text = normalize(answer)
-    several = "," in text or _MATRIX.search(text) is not None  # a number's thousands separators are gone by now
-    return _Reading(text, latex_number(text), several, several and _several_numbers(answer, text))
+    matrix, listed = _MATRIX.search(text) is not None, "," in text  # a number's thousands separators are gone
+    numbers = matrix or (listed and _several_numbers(answer, text))
+    return _Reading(text, latex_number(text), matrix or listed, numbers)
 
 
 def _quick_verdict(answer: str, gold: str) -> float | None:
@@ -139,8 +139,8 @@ def parse_answer(text: str) -> list:
     to math-verify's own extraction, since boxing it would read the words as products of symbols."""
     from math_verify import parse
 
-    if _PLAIN_NUMBER.match(normalize(text)):
-        text = normalize(text)  # the number the short cuts read (`x = 14{,}916`, `1\,234`, `\$5.`), not a set
+    if _PLAIN_NUMBER.match(number := normalize(text)):
+        text = number  # the number the short cuts read (`x = 14{,}916`, `1\,234`, `\$5.`), not a set
     # `\$` is a currency sign, not maths; math-verify stops reading `$1 - \frac{1}{\mathrm{e}}$` at `\mathrm{e}`,
     # and misreads a sentence's full stop (`\frac12.`), which the short cuts drop
     text = _FULL_STOP.sub("", text.replace("\\$", "").replace("\\mathrm{e}", "e"))

@@ -27,6 +27,7 @@ score, and text that does not parse as arithmetic earns nothing.
 
 import enum
 import re
+from collections.abc import Callable
 from fractions import Fraction
 from numbers import Integral
 
@@ -100,10 +101,9 @@ class _Parser:
         value = self.expression()
         if self.peek() == "=":
             self.take()
-            negative = self.peek() == "-"
-            if self.peek() in ("-", "+"):
-                self.take()
-            self.stated = -self.number(self.take()) if negative else self.number(self.take())
+            sign = self.take() if self.peek() in ("-", "+") else "+"
+            stated = self.number(self.take())
+            self.stated = -stated if sign == "-" else stated
         if self.position != len(self.tokens):
             raise _Malformed
         return value
@@ -116,10 +116,14 @@ class _Parser:
         self.position += 1
         return token
 
-    def nest(self) -> None:
+    def nested(self, read: Callable[[], _Value]) -> _Value:
+        """`read()` one level deeper: parentheses, unary signs and exponents nest."""
         self.depth += 1
         if self.depth > MAX_NESTING_DEPTH:
             raise _Malformed
+        value = read()
+        self.depth -= 1
+        return value
 
     def expression(self) -> _Value:
         value = self.term()
@@ -138,26 +142,20 @@ class _Parser:
     def factor(self) -> _Value:
         if self.peek() in ("-", "+"):  # a unary sign: Countdown has binary operations only
             self.take()
-            self.nest()
-            self.factor()
-            self.depth -= 1
+            self.nested(self.factor)
             return _BROKEN
         value = self.primary()
         if self.peek() in ("^", "**"):
             operator = self.take()
-            self.nest()
-            value = _combine(operator, value, self.factor())
-            self.depth -= 1
+            value = _combine(operator, value, self.nested(self.factor))
         return value
 
     def primary(self) -> _Value:
         token = self.take()
         if token == "(":
-            self.nest()
-            value = self.expression()
+            value = self.nested(self.expression)
             if self.take() != ")":
                 raise _Malformed
-            self.depth -= 1
             return value
         number = self.number(token)
         if "." in token or (token.startswith("0") and token != "0"):
