@@ -38,7 +38,7 @@ LAUNCH = --accelerate "$(ACCELERATE)" $(if $(NUM_PROCESSES),--num_processes $(NU
 
 .DEFAULT_GOAL := help
 .PHONY: help install install-gpu test test-slow test-slurm lint format demo demo-clean clean \
-	stage1 stage2 stage3 stage4 distill zero tinyzero pipeline fork eval report
+	stage1 stage2 stage3 stage4 distill zero tinyzero pipeline fork eval report check
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z0-9-]+):.*## /\1\t/' | \
@@ -100,6 +100,16 @@ eval: install ## pass@k of a model: make eval MODEL_PATH=runs/X/stage2 BENCHMARK
 
 report: install ## report.md and plots/ of a run folder: make report RUN_DIR=runs/SmolLM2-135M
 	$(PY) -m r1recipes.report "$(RUN_DIR)"
+
+# make check: GPUS the GPUs per node of each run (default: each recipe's num_processes); NODES the nodes of each
+# training run; GPU_MEMORY_GB one GPU's memory (GiB); CHECK_ARGS check's own flags (--json, --gpu A100, --price_per_gpu_hour ...).
+GPUS ?=
+NODES ?= 1
+GPU_MEMORY_GB ?= 80
+CHECK_ARGS ?=
+check: install ## memory per GPU, time and cost of each recipe of MODEL before renting: MODEL=Qwen2.5-7B [GPUS= NODES= GPU_MEMORY_GB= ARGS=]
+	$(PIPELINE) check --model "$(MODEL)" $(if $(GPUS),--gpus $(GPUS)) --nodes $(NODES) --gpu_memory_gb $(GPU_MEMORY_GB) \
+		--accelerate "$(ACCELERATE)" --args "$(ARGS)" $(CHECK_ARGS)
 
 fork: install ## copy a recipe folder, its outputs moved to runs/<TO>/: make fork FROM=Qwen2.5-3B TO=my-run
 	$(PIPELINE) fork --from "$(FROM)" --to "$(TO)"

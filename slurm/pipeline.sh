@@ -12,7 +12,9 @@
 # nodes of each training job (a GRPO recipe with vllm_mode: server gets at least 2). Each job asks for the GPUs
 # per node its recipe is sized for (`num_processes`) and launches with the recipe's `accelerate` config; on N
 # nodes the runner divides gradient accumulation by N, so the global batch stays the recipe's (or the job
-# stops at once, saying why it cannot). `--key value` pairs after
+# stops at once, saying why it cannot). Before anything is submitted, `make check` estimates every recipe's memory
+# per GPU on the cluster's cards (R1_GPU_MEMORY_GB, default 80): when one does not fit, its report is printed and
+# nothing is submitted (R1_CHECK=0 submits anyway). `--key value` pairs after
 # `--` override every recipe. Jobs run in the current directory and log to runs/slurm/<job name>-<id>.log.
 SLURM_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
@@ -30,6 +32,8 @@ R1_ACCELERATE=${R1_ACCELERATE:-}          # a config of recipes/accelerate_confi
 R1_PYTHON=${R1_PYTHON:-$SLURM_DIR/../.venv/bin/python}
 R1_LOG_DIR=${R1_LOG_DIR:-runs/slurm}
 R1_SBATCH_ARGS=${R1_SBATCH_ARGS:-}        # any other sbatch options, e.g. "--qos=high --exclusive"
+R1_GPU_MEMORY_GB=${R1_GPU_MEMORY_GB:-80}  # memory of one of the cluster's GPUs (GiB), for the check before submitting
+R1_CHECK=${R1_CHECK:-1}                   # 0: submit without `make check`'s verdict (it still runs and prints)
 
 set -euo pipefail
 
@@ -58,6 +62,19 @@ PIPELINE=("$R1_PYTHON" -m r1recipes.pipeline)
 # Every recipe, its runner, output folder and state; an unknown MODEL is an error here (its line says why).
 PLAN=$("${PIPELINE[@]}" plan --model "$MODEL")
 command -v sbatch >/dev/null || die "sbatch not found: run on a Slurm login node"
+
+# Before anything is submitted: does every recipe fit the cluster's GPUs (python -m r1recipes.pipeline check)?
+CHECK=("${PIPELINE[@]}" check --model "$MODEL" --nodes "$R1_NODES" --gpu_memory_gb "$R1_GPU_MEMORY_GB"
+       --accelerate "$R1_ACCELERATE" --args "${OVERRIDES[*]}")
+[[ -z $R1_GPUS_PER_NODE ]] || CHECK+=(--gpus "$R1_GPUS_PER_NODE")
+status=0
+REPORT=$("${CHECK[@]}" 2>&1) || status=$?
+if ((status == 1)) && [[ $R1_CHECK != 0 ]]; then
+    echo "$REPORT" >&2
+    die "a recipe does not fit ${R1_GPU_MEMORY_GB} GiB GPUs (above); R1_GPU_MEMORY_GB=<GiB> for your cards, or R1_CHECK=0 to submit anyway"
+fi
+((status != 2)) || die "the check refused the run: ${REPORT##*$'\n'}"
+echo "check: ${REPORT##*$'\n'}" >&2
 
 export R1_PYTHON R1_MODULES R1_ACCELERATE
 CLUSTER=(--parsable --chdir="$PWD")

@@ -3,6 +3,7 @@ node come from each recipe, and a run on more nodes keeps the one-node global ba
 tests/test_slurm.py on a real single-node Slurm."""
 
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -20,9 +21,8 @@ echo $((1000 + n))
 """
 
 
-def submit(tmp_path: Path, *args: str, **env: str) -> list[dict]:
-    """The sbatch calls of `pipeline.sh`, run in a copy of recipes/ with nothing complete, each as {option: value}
-    plus `script` and `recipe`."""
+def run_pipeline_sh(tmp_path: Path, *args: str, **env: str) -> tuple[subprocess.CompletedProcess, Path]:
+    """`pipeline.sh` in a copy of recipes/ with nothing complete, against a stand-in `sbatch` that logs its calls."""
     shutil.copytree(ROOT / "recipes", tmp_path / "recipes")
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
@@ -42,7 +42,15 @@ def submit(tmp_path: Path, *args: str, **env: str) -> list[dict]:
         text=True,
         timeout=300,
     )
+    return result, log
+
+
+def submit(tmp_path: Path, *args: str, **env: str) -> list[dict]:
+    """The sbatch calls of `pipeline.sh`, run in a copy of recipes/ with nothing complete, each as {option: value}
+    plus `script` and `recipe`."""
+    result, log = run_pipeline_sh(tmp_path, *args, **env)
     assert result.returncode == 0, result.stderr
+    assert re.search(r"^check: (\d+) of \1 recipes fit$", result.stderr, re.MULTILINE), result.stderr
     calls = []
     for line in log.read_text().splitlines():
         words = shlex.split(line)
@@ -50,6 +58,18 @@ def submit(tmp_path: Path, *args: str, **env: str) -> list[dict]:
         positional = [w for w in words if not w.startswith("--")]
         calls.append({**options, "script": Path(positional[0]).name, "recipe": positional[1]})
     return calls
+
+
+def test_a_recipe_that_does_not_fit_the_clusters_cards_submits_nothing(tmp_path):
+    result, log = run_pipeline_sh(tmp_path / "small", "Qwen2.5-7B", R1_GPU_MEMORY_GB="40")
+    assert result.returncode == 2
+    assert "DOES NOT FIT" in result.stderr and "would fit with" in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("pipeline.sh: error: a recipe does not fit 40 GiB GPUs")
+    assert not log.exists() and result.stdout == ""
+    forced, log = run_pipeline_sh(tmp_path / "forced", "Qwen2.5-7B", R1_GPU_MEMORY_GB="40", R1_CHECK="0")
+    assert forced.returncode == 0, forced.stderr
+    assert "check: 5 of 8 recipes fit; not:" in forced.stderr
+    assert len(log.read_text().splitlines()) == 8  # 6 training jobs, stage 3's array and its merge
 
 
 def test_two_nodes_keep_the_one_node_global_batch(tmp_path):

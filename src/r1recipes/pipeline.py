@@ -9,6 +9,7 @@
     python -m r1recipes.pipeline get RECIPE use_vllm --default false   # a recipe value (or `runner`), for Slurm
     python -m r1recipes.pipeline fork --from Qwen2.5-3B --to my-countdown
     python -m r1recipes.pipeline clean --model SmolLM2-135M   # make demo-clean: runs/SmolLM2-135M, its built inputs
+    python -m r1recipes.pipeline check --model Qwen2.5-7B [--gpus 8 --gpu_memory_gb 80] [--json]   # make check
 
 Before anything starts, every recipe of the run is checked: its output must not overlap another recipe's,
 and each input must be complete (the error names the make target that produces it), made earlier in this
@@ -277,6 +278,21 @@ def make_parser() -> argparse.ArgumentParser:
     get.add_argument("--default", help="printed when the recipe does not set the key (else an error)")
     remove = commands.add_parser("clean", help="remove a folder's run outputs and the inputs built for it")
     remove.add_argument("--model", default="")
+    sizing = commands.add_parser("check", help="memory per GPU, time and cost of every recipe of a folder")
+    sizing.add_argument("--model", default="")
+    sizing.add_argument("--gpus", type=int, default=None, help="GPUs per node of each run; default: the recipe's")
+    sizing.add_argument("--nodes", type=int, default=1, help="nodes of each training run")
+    sizing.add_argument("--gpu_memory_gb", type=float, default=80.0, help="memory of one GPU in GiB (H100: 80)")
+    sizing.add_argument("--accelerate", default="", help="a config of recipes/accelerate_configs/ for every recipe")
+    sizing.add_argument("--args", default="", help="recipe overrides, as for run")
+    sizing.add_argument("--gpu", default="H100", help="the card whose dense bf16 peak sets the assumed throughputs")
+    sizing.add_argument("--peak_tflops", type=float, default=None, help="that peak, for a card not known by name")
+    sizing.add_argument("--train_tokens_per_s", type=float, default=None, help="measured training tokens/s per GPU")
+    sizing.add_argument(
+        "--generate_tokens_per_s", type=float, default=None, help="measured generation tokens/s per GPU"
+    )
+    sizing.add_argument("--price_per_gpu_hour", type=float, default=2.0, help="USD per GPU-hour")
+    sizing.add_argument("--json", action="store_true", help="one JSON document instead of the tables")
     copy = commands.add_parser("fork", help="copy a model folder, its outputs under runs/<TO>/")
     copy.add_argument("--from", dest="source", default="")
     copy.add_argument("--to", dest="target", default="")
@@ -299,6 +315,10 @@ def main(argv: list[str] | None = None) -> None:
         elif args.command == "clean":
             removed = clean(model_folder(args.model))
             print("\n".join(f"removed {path}" for path in removed) or "nothing to remove")
+        elif args.command == "check":
+            from r1recipes import check
+
+            sys.exit(check.main(args))
         elif args.command == "get":
             print(get_value(args.recipe, args.key, args.default))
         else:

@@ -1,0 +1,265 @@
+"""`make check`: the memory, work and time estimates, against published figures and transformers' own models.
+
+The published figures: the ZeRO paper's Figure 1 (Rajbhandari et al. 2019: 7.5B parameters on 64 GPUs), the
+parameter counts of the model cards, and the KV-cache size per token that vLLM allocates (2 x layers x KV heads x
+head dimension x 2 bytes). The peak memory of real steps on a GPU is compared in README ("Before renting GPUs").
+"""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSequenceClassification
+
+from r1recipes.check import MODEL_CONFIGS, read_model_config, starting_model
+from r1recipes.estimate import ModelShape, Training, model_states
+from r1recipes.pipeline import main
+from r1recipes.recipes import RECIPES, RecipeFile, model_folders, producers, stage_files
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Exact counts of the published checkpoints (model cards round them: 7.61B, 3.09B, 1.54B, 0.49B, 8B, 3.21B, 1.23B)
+PARAMETERS = {
+    "Qwen/Qwen2.5-7B": 7_615_616_512,
+    "Qwen/Qwen2.5-3B": 3_085_938_688,
+    "Qwen/Qwen2.5-1.5B": 1_543_714_304,
+    "Qwen/Qwen2.5-0.5B": 494_032_768,
+    "meta-llama/Llama-3.1-8B": 8_030_261_248,
+    "meta-llama/Llama-3.2-3B": 3_212_749_824,
+    "meta-llama/Llama-3.2-1B": 1_235_814_400,
+    "HuggingFaceTB/SmolLM2-135M-Instruct": 134_515_008,
+}
+
+
+def shape(model: str) -> ModelShape:
+    return ModelShape.from_config(read_model_config(model), model)
+
+
+@pytest.mark.parametrize("model", sorted(PARAMETERS))
+def test_parameters_match_the_published_checkpoints(model):
+    assert shape(model).params == PARAMETERS[model]
+
+
+@pytest.mark.parametrize("path", sorted(MODEL_CONFIGS.glob("*.json")), ids=lambda p: p.stem)
+def test_parameters_match_transformers_models_built_from_each_kept_config(path):
+    config = {k: v for k, v in json.loads(path.read_text()).items() if not k.startswith("_")}
+    counted = ModelShape.from_config(config, path.stem)
+    built = AutoConfig.for_model(**config)
+    kind = AutoModelForSequenceClassification if counted.num_labels else AutoModelForCausalLM
+    with torch.device("meta"):
+        model = kind.from_config(built)
+    assert counted.params == sum(p.numel() for p in model.parameters())
+
+
+def test_every_model_the_recipes_name_is_counted_offline():
+    """Offline (the tests set HF_HUB_OFFLINE=1), every model a recipe starts from, and every reward model, has a
+    kept config (or is one the package builds)."""
+    owners = producers(RECIPES)
+    for path in stage_files(RECIPES):
+        recipe = RecipeFile.load(path)
+        models = [starting_model(recipe, owners)]
+        reward = (recipe.config.get("reward_kwargs") or {}).get("reward_model")
+        models += [reward["model_name_or_path"]] if reward else []
+        for model in models:
+            assert shape(model).params > 0, (path, model)
+
+
+def test_zero_paper_figure_1_model_states_per_gpu():
+    """7.5B parameters, 64 GPUs, mixed-precision Adam: 120, 31.4, 16.6 and 1.9 GB per GPU."""
+    published = {"none": 120.0, "zero1": 31.4, "zero2": 16.6, "zero3": 1.9}
+    for sharding, gb in published.items():
+        run = Training(processes=64, sharding=sharding, dtype_bytes=2, mixed_precision=True, micro_batch=1,
+                       sequence=1, scored=1, checkpointing=True)  # fmt: skip
+        if sharding == "none":  # the paper's baseline is data parallelism with the same fp32 optimizer states
+            run = Training(**{**run.__dict__, "sharding": "zero0"})
+        total = sum(model_states(7_500_000_000, run).values()) / 1e9
+        assert total == pytest.approx(gb, abs=0.05), sharding
+
+
+@pytest.mark.parametrize("sharding", ["zero2", "zero3"])
+def test_deepspeed_own_estimator_of_model_states(sharding):
+    """DeepSpeed's estimate_zero{2,3}_model_states_mem_needs (no offload): for ZeRO-2 2P + 18P/N, for ZeRO-3
+    18P/N plus 4 bytes of the largest layer; ours: the optimizer step's items, plus the gathered units."""
+    from deepspeed.runtime.zero.stage3 import estimate_zero3_model_states_mem_needs
+    from deepspeed.runtime.zero.stage_1_and_2 import estimate_zero2_model_states_mem_needs
+
+    from r1recipes.estimate import training_memory
+
+    qwen = shape("Qwen/Qwen2.5-7B")
+    run = Training(processes=8, sharding=sharding, dtype_bytes=2, mixed_precision=True, micro_batch=1, sequence=1,
+                   scored=1, checkpointing=True)  # fmt: skip
+    plan = training_memory(qwen, run)
+    ours = plan.total("step") + sum(i.gib for i in plan.items if i.name.startswith("gathered"))
+    if sharding == "zero2":
+        _, theirs = estimate_zero2_model_states_mem_needs(qwen.params, 8, 1, cpu_offload=False)
+    else:
+        largest = max(qwen.embedding_params, qwen.layer_params)
+        _, theirs, _ = estimate_zero3_model_states_mem_needs(
+            qwen.params, largest, 8, 1, cpu_offload=False, cpu_offload_params=False, zero_init=True
+        )
+    assert ours * 2**30 == pytest.approx(theirs, rel=1e-3)
+
+
+def test_kv_cache_bytes_per_token_as_vllm_allocates():
+    assert shape("meta-llama/Llama-3.1-8B").kv_bytes_per_token() == 2 * 32 * 8 * 128 * 2 == 131_072
+    assert shape("Qwen/Qwen2.5-7B").kv_bytes_per_token() == 57_344
+
+
+def test_mixture_of_experts_and_unknown_architectures_are_refused_in_one_line():
+    with pytest.raises(ValueError, match="mixture-of-experts"):
+        ModelShape.from_config({"model_type": "qwen3_moe", "num_experts": 128}, "moe")
+    with pytest.raises(ValueError, match="model_type 'gpt2' is not counted"):
+        ModelShape.from_config({"model_type": "gpt2"}, "gpt2")
+    with pytest.raises(ValueError, match="lacks a usable"):
+        ModelShape.from_config({"model_type": "llama", "hidden_size": 8}, "broken")
+
+
+def run_check(*args: str, cwd: Path = ROOT) -> tuple[int, str]:
+    result = subprocess.run(
+        [sys.executable, "-m", "r1recipes.pipeline", "check", *args], cwd=cwd, capture_output=True, text=True
+    )
+    return result.returncode, result.stdout + result.stderr
+
+
+def test_estimates_are_within_10_percent_of_the_peaks_measured_on_an_h200():
+    """17 cases of real TRL steps (SFT and GRPO, two Qwen2 sizes and a Llama, 1k to 32k tokens, checkpointing on
+    and off, a reference model, gradient accumulation): `python -m r1recipes.bench_memory` on one H200."""
+    from r1recipes.bench_memory import compare
+
+    measured = json.loads((ROOT / "tests" / "data" / "memory_h200.json").read_text())
+    rows = compare(measured)
+    assert len(rows) == len(measured["cases"]) == 17
+    for row in rows:
+        assert abs(row["weights_error"]) < 0.02, row
+        assert abs(row["between_steps_error"]) < 0.05, row
+        assert abs(row["peak_error"]) < 0.10, row
+
+
+def test_check_json_itemises_memory_and_work_of_every_recipe():
+    code, out = run_check("--model", "Qwen2.5-7B", "--json")
+    assert code == 0, out
+    report = json.loads(out[out.index("{") :])
+    checks = {Path(r["recipe"]).stem: r for r in report["recipes"]}
+    assert set(checks) == {p.stem for p in (ROOT / "recipes" / "Qwen2.5-7B").glob("*.yaml")}
+    stage2 = checks["stage2_reasoning_grpo"]
+    items = {item["name"]: item for item in stage2["items"]}
+    assert {"policy weights", "gradients", "optimizer states", "reference model", "activations"} <= set(items)
+    # ZeRO-3 on 8 GPUs: 12 bytes of optimizer state per parameter, an eighth on each GPU
+    assert items["optimizer states"]["gib"] == pytest.approx(12 * PARAMETERS["Qwen/Qwen2.5-7B"] / 8 / 2**30, rel=1e-3)
+    vllm = next(item for name, item in items.items() if name.startswith("vLLM"))
+    assert vllm["gib"] == pytest.approx(0.35 * 80) and vllm["phases"] == ["generate"]  # asleep in the update
+    assert stage2["work"]["completions_per_step"] == 8 * 1 * 64 and stage2["work"]["prompts_per_step"] == 32
+    assert stage2["work"]["generated_tokens"] == 1000 * 512 * 32768
+    assert stage2["time"]["gpu_hours"] == pytest.approx(stage2["time"]["hours"] * 8, rel=0.01)
+    assert checks["stage4_all_scenario_grpo"]["items"][-1]["name"].startswith("reward model")
+    assert all(r["fits"] and r["needed_gib"] >= r["peak_gib"] for r in report["recipes"])
+
+
+def apply(change: str, recipe: Path) -> list[str]:
+    """A suggested change applied as a user would: `NODES=2 (...)`, `GPUS=4`, `GPU_MEMORY_GB=94` or
+    `ACCELERATE=zero3` as check's flags, `key: value, key: value` written into the recipe."""
+    change = change.split(" (")[0]
+    flags = {
+        "NODES=": "--nodes",
+        "GPUS=": "--gpus",
+        "GPU_MEMORY_GB=": "--gpu_memory_gb",
+        "ACCELERATE=": "--accelerate",
+    }
+    for variable, flag in flags.items():
+        if change.startswith(variable):
+            return [flag, change.removeprefix(variable)]
+    config = yaml.safe_load(recipe.read_text())
+    config.update({key: yaml.safe_load(value) for key, value in (part.split(": ") for part in change.split(", "))})
+    recipe.write_text(yaml.safe_dump(config))
+    return []
+
+
+@pytest.mark.parametrize(
+    "model, machine",
+    [("Qwen2.5-7B", ["--gpu_memory_gb", "40"]), ("Qwen2.5-3B", ["--gpus", "1", "--gpu_memory_gb", "24"])],
+)
+def test_a_recipe_that_does_not_fit_exits_1_and_the_change_it_suggests_fits(tmp_path, model, machine):
+    code, out = run_check("--model", model, *machine)
+    assert code == 1, out
+    assert "recipes fit; not:" in out
+    blocks = [b for b in out.split("\n\n") if "DOES NOT FIT" in b]
+    assert blocks
+    for i, block in enumerate(blocks):
+        recipe = block.split(" ")[0]
+        change = block.split("would fit with: ")[1].splitlines()[0]
+        shutil.copytree(ROOT / "recipes", tmp_path / str(i) / "recipes")
+        flags = apply(change, tmp_path / str(i) / recipe)
+        code, fixed = run_check("--model", model, *machine, "--json", *flags, cwd=tmp_path / str(i))
+        report = json.loads(fixed[fixed.index("{") :])
+        verdict = next(r for r in report["recipes"] if r["recipe"] == recipe)
+        assert verdict["fits"], (recipe, change, verdict["problems"], verdict["needed_gib"])
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--model", "nope"], "unknown MODEL 'nope'"),
+        (["--model", "tiny", "--gpus", "0"], "GPUS must be a whole number >= 1"),
+        (["--model", "tiny", "--args", "--bogus 1"], "has no key 'bogus'"),
+        (["--model", "tiny", "--accelerate", "zero9"], "unknown ACCELERATE 'zero9'"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(args, message):
+    code, out = run_check(*args)
+    assert code == 2 and out.strip().splitlines()[-1].startswith("error: ") and message in out
+
+
+def test_every_folder_is_checked_offline_without_error():
+    for folder in model_folders(RECIPES):
+        assert main_code("--model", folder) in (0, 1), folder
+
+
+def main_code(*args: str) -> int:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["check", *args])
+    return exit_info.value.code
+
+
+@pytest.mark.parametrize("model_type", ["llama", "qwen2", "qwen3", "mistral"])
+def test_every_counted_architecture_matches_transformers(model_type):
+    config = {"model_type": model_type, "hidden_size": 64, "intermediate_size": 96, "num_hidden_layers": 3,
+              "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 24, "vocab_size": 300,
+              "tie_word_embeddings": False}  # fmt: skip
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(AutoConfig.for_model(**config))
+    assert ModelShape.from_config(config).params == sum(p.numel() for p in model.parameters())
+
+
+def test_lora_parameters_match_peft():
+    from peft import LoraConfig, get_peft_model
+
+    from r1recipes.check import Settings, lora_params
+
+    config = json.loads((MODEL_CONFIGS / "r1recipes--tiny.json").read_text())
+    config = {k: v for k, v in config.items() if not k.startswith("_")}
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(AutoConfig.for_model(**config))
+    for targets in ("all-linear", ["q_proj", "v_proj"]):
+        peft_model = get_peft_model(model, LoraConfig(r=8, target_modules=targets))
+        trainable, _ = peft_model.get_nb_trainable_parameters()
+        settings = Settings(use_peft=True, lora_r=8, lora_target_modules=targets)
+        assert lora_params(ModelShape.from_config(config), settings) == trainable
+        model = peft_model.unload()
+
+
+def test_any_model_folder_is_read_from_its_config(tmp_path):
+    """A model that is no kept copy, given as a folder: its own config.json (ARGS override every recipe)."""
+    folder = tmp_path / "my-model"
+    folder.mkdir()
+    config = json.loads((MODEL_CONFIGS / "Qwen--Qwen2.5-0.5B.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "num_hidden_layers": 12}))
+    code, out = run_check("--model", "tiny", "--json", "--args", f"--model_name_or_path {folder}")
+    assert code == 0, out
+    recipes = json.loads(out[out.index("{") :])["recipes"]
+    assert {r["model"] for r in recipes} == {str(folder)}
+    assert {r["parameters"] for r in recipes} == {ModelShape.from_config({**config, "num_hidden_layers": 12}).params}
