@@ -65,7 +65,8 @@ command -v sbatch >/dev/null || die "sbatch not found: run on a Slurm login node
 
 # Before anything is submitted: does every recipe fit the cluster's GPUs (python -m r1recipes.pipeline check)?
 CHECK=("${PIPELINE[@]}" check --model "$MODEL" --nodes "$R1_NODES" --gpu_memory_gb "$R1_GPU_MEMORY_GB"
-       --accelerate "$R1_ACCELERATE" --args "${OVERRIDES[*]}")
+       --accelerate "$R1_ACCELERATE")
+((${#OVERRIDES[@]} == 0)) || CHECK+=(--args "$(printf '%q ' "${OVERRIDES[@]}")")   # quoted as train.slurm does
 [[ -z $R1_GPUS_PER_NODE ]] || CHECK+=(--gpus "$R1_GPUS_PER_NODE")
 status=0
 REPORT=$("${CHECK[@]}" 2>&1) || status=$?

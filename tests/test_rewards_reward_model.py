@@ -50,6 +50,14 @@ def test_batches_score_like_single_sequences(tiny_reward_model):
     assert torch.allclose(torch.tensor(batched), torch.tensor(one_by_one), atol=1e-5)
 
 
+def test_lone_surrogates_score_as_the_replacement_character(tiny_reward_model):
+    lone, replaced, paired = scores(
+        tiny_reward_model, ["4\ud800</think>\ud800!", "4\ufffd</think>\ufffd!", "\U0001f600"]
+    )
+    assert lone == pytest.approx(replaced, abs=1e-6)
+    assert isinstance(paired, float)
+
+
 def test_conversational_forms_score_like_strings(tiny_reward_model):
     as_strings = scores(tiny_reward_model, [OTHER_ANSWER])
     as_messages = scores(

@@ -29,7 +29,6 @@ import time
 import traceback
 from pathlib import Path
 
-MODEL_CONFIGS = Path(__file__).parent / "model_configs"  # the copies `make check` reads, one per Hub id
 MODELS = {"0.5b": "Qwen--Qwen2.5-0.5B", "1.5b": "Qwen--Qwen2.5-1.5B", "llama1b": "meta-llama--Llama-3.2-1B"}
 TINY = {  # --cpu_smoke only
     "model_type": "qwen2",
@@ -45,6 +44,8 @@ TINY = {  # --cpu_smoke only
 
 
 def model_config(name: str) -> dict:
+    from r1recipes.estimate import MODEL_CONFIGS  # the copies `make check` reads (stdlib only, like this module)
+
     kept = json.loads((MODEL_CONFIGS / f"{MODELS[name]}.json").read_text())
     return {key: value for key, value in kept.items() if not key.startswith("_")}
 
@@ -85,6 +86,10 @@ def sft_cases(steps: int, cpu_smoke: bool) -> list[dict]:
                 "model": size, "config": model_config(size), "seq_len": length, "gradient_checkpointing": ckpt,
                 "batch_size": 1, "accumulation": accumulation, "max_steps": 2,
             })  # fmt: skip
+        # DeepSpeed's fp32 master weights, moments and buffers, as the GPU recipes launch it (here one process)
+        for size, stage in (("1.5b", 2), ("1.5b", 3), ("llama1b", 2), ("0.5b", 3)):
+            base = next(case for case in cases if case["name"] == f"sft-{size}-s4096-ckpt")
+            cases.append({**base, "name": f"sft-{size}-s4096-ckpt-zero{stage}", "zero_stage": stage})
     return cases
 
 
@@ -213,9 +218,19 @@ def train_sft(case: dict, model, tokenizer, output_dir: str, cpu: bool, probe):
     rows = case["batch_size"] * case["accumulation"] * case["max_steps"]
     # Pre-tokenized rows (an `input_ids` column) skip tokenization; all exactly seq_len long, so no padding
     ids = [[rng.randrange(3, TOKENIZER_VOCAB) for _ in range(case["seq_len"])] for _ in range(rows)]
+    deepspeed = None
+    if case.get("zero_stage"):
+        # one process of a DeepSpeed run: the Trainer's engine wants a process group, here of one
+        os.environ.update(RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", MASTER_ADDR="127.0.0.1", MASTER_PORT="29517")
+        deepspeed = {
+            "zero_optimization": {"stage": case["zero_stage"]}, "bf16": {"enabled": True},
+            "train_micro_batch_size_per_gpu": "auto", "gradient_accumulation_steps": "auto",
+            "train_batch_size": "auto", "gradient_clipping": "auto",
+        }  # fmt: skip
     args = SFTConfig(
         output_dir=output_dir,
         bf16=True,
+        deepspeed=deepspeed,
         per_device_train_batch_size=case["batch_size"],
         gradient_accumulation_steps=case["accumulation"],
         max_length=case["seq_len"],
@@ -396,8 +411,9 @@ def estimate(record: dict):
     shape = ModelShape.from_config(record["config"], record["name"])
     grpo = record["kind"] == "grpo"
     sequence = record["prompt_len"] + record["completion_len"] if grpo else record["seq_len"]
+    sharding = f"zero{record['zero_stage']}" if record.get("zero_stage") else "none"
     run = Training(
-        processes=1, sharding="none", dtype_bytes=2, mixed_precision=True, micro_batch=record["batch_size"],
+        processes=1, sharding=sharding, dtype_bytes=2, mixed_precision=True, micro_batch=record["batch_size"],
         sequence=sequence, scored=record["completion_len"] if grpo else sequence,
         checkpointing=record["gradient_checkpointing"], optimizer=record.get("optim") or "adamw_torch_fused",
         accumulation=record.get("accumulation", 1),
@@ -405,19 +421,21 @@ def estimate(record: dict):
     )  # fmt: skip
     plan = training_memory(shape, run)
     if grpo:
-        transformers_generation(shape, record["batch_size"], sequence, 2, plan)
+        transformers_generation(shape, record["batch_size"], sequence, 2, plan)  # one GPU: nothing gathered
     return plan
 
 
 def compare(results: dict) -> list[dict]:
-    """Measured against estimated, per case: the weights, what stays between steps (weights, optimizer states,
-    reference model) and the peak allocated, in GiB, with the estimate's error."""
+    """Measured against estimated, per case: the weights, what stays between steps (the items held in every phase:
+    weights, optimizer states, a reference model, DeepSpeed's buffers) and the peak allocated, in GiB, with the
+    estimate's error."""
     rows = []
     for record in results["cases"]:
         if record.get("error") or not record.get("peak_allocated_bytes"):
             continue
         plan = estimate(record)
-        resident = [i.gib for i in plan.items if i.name in ("policy weights", "optimizer states", "reference model")]
+        # held in every phase; gradients are freed after each step (ZeRO-3's flat partition, named apart, is kept)
+        resident = [i.gib for i in plan.items if set(plan.phases) <= set(i.phases) and i.name != "gradients"]
         pairs = {
             "weights": (record["weights_bytes"], sum(i.gib for i in plan.items if i.name == "policy weights")),
             "between_steps": (record["after_first_step_bytes"], sum(resident)),

@@ -1,18 +1,25 @@
 """`make check`: before a GPU hour is spent, whether each recipe of a folder fits, how long it takes, what it costs.
 
     python -m r1recipes.pipeline check --model Qwen2.5-7B [--gpus 8] [--nodes 1] [--gpu_memory_gb 80] \
-        [--accelerate zero3] [--args "--key value"] [--gpu H100 | --peak_tflops N] [--train_tokens_per_s N] \
-        [--generate_tokens_per_s N] [--price_per_gpu_hour 2.0] [--json]   # make check MODEL=Qwen2.5-7B GPUS=8
+        [--accelerate zero3] [--args "--key value"] [--gpu H100 | --peak_tflops N --memory_tbs N] \
+        [--train_tokens_per_s N] [--generate_tokens_per_s N] [--price_per_gpu_hour 2.0] [--json]
+    make check MODEL=Qwen2.5-7B [GPUS=8 NODES=1 GPU_MEMORY_GB=80 ARGS="..." CHECK_ARGS="--json"]
 
-For every recipe of the folder: memory per GPU by item and phase (`estimate.py` says what each count assumes),
-a verdict (fits, or not and the first single change that would make it fit), the work (steps, prompts,
-completions, tokens), hours, GPU-hours and cost, and what this machine lacks for the run (packages, CUDA, disk;
-online, the Hub ids). Models are read from their config.json: a local folder, a copy kept in `model_configs/` for
-every model the recipes name, or the Hub. Exit status: 0 when every recipe fits, 1 when one does not, 2 for bad
-input. `slurm/pipeline.sh` runs it before submitting anything.
+Every recipe of the folder is parsed by its runner as it would be when launched on those GPUs (every value and
+cross-field check, the batch rescaled to the process count or refused), without the checks of this machine and
+of inputs that do not exist yet. Then, for each: memory per GPU by item and phase (`estimate.py` says what each
+count assumes), a verdict (fits, or not and the first single change that would make it fit), the work (steps,
+prompts, completions, tokens), hours, GPU-hours and cost, and what this machine lacks for the run (packages,
+CUDA, disk; online, the Hub ids). Models are read from their config.json: a local folder, a copy kept in
+`model_configs/` for every model the recipes name, or the Hub. Exit status: 0 when every recipe fits, 1 when one
+does not, 2 for bad input. `slurm/pipeline.sh` runs it before submitting anything.
 
-A recipe that states no GPUs (`num_processes`) and no vLLM is a CPU recipe (the demo's): it is checked against
-this machine's RAM, in fp32, and gets no time estimate.
+The GPUs are laid out as the launchers lay them out: a training recipe runs `num_processes` (or GPUS) processes
+on each of NODES nodes, except that a GRPO recipe with `vllm_mode: server` trains on all nodes but the last,
+which serves generation (`slurm/train.slurm`: R1_VLLM_TP GPUs an engine, the model's whole context); a
+generation recipe runs engines of `tensor_parallel_size` GPUs. A recipe that states no GPUs and no vLLM is a CPU
+recipe (the demo's): it is checked against this machine's RAM, in fp32, with the processes of a cpu_* accelerate
+config sharing it, and gets no time estimate.
 """
 
 import dataclasses
@@ -30,11 +37,13 @@ import yaml
 
 from r1recipes import RecipeError
 from r1recipes.estimate import (
-    ALLOCATOR_SLACK,
     GENERATE_MFU,
     GIB,
+    MEMORY_TBS,
+    MODEL_CONFIGS,
     PEAK_TFLOPS,
     TRAIN_MFU,
+    Decoding,
     MemoryPlan,
     ModelShape,
     Throughput,
@@ -44,6 +53,8 @@ from r1recipes.estimate import (
     transformers_generation,
     vllm_memory,
 )
+from r1recipes.hardware import machine as this_machine
+from r1recipes.hardware import sizing
 from r1recipes.paths import LOCAL_FORMATS, check_hub_id, hub_offline, looks_local
 from r1recipes.recipes import (
     ACCELERATE_CONFIGS,
@@ -55,7 +66,6 @@ from r1recipes.recipes import (
     stage_files,
 )
 
-MODEL_CONFIGS = Path(__file__).parent / "model_configs"  # <org>--<name>.json for each model the recipes name
 # Models the package builds (recipes.BUILT_INPUTS): the config each is built from, and whether it has a reward head
 BUILT_MODELS = {
     "runs/models/tiny": ("r1recipes/tiny", False),
@@ -73,8 +83,12 @@ DATASET_ROWS = {
 }
 DEFAULT_PROMPT_TOKENS = 512  # a prompt's length when no vLLM context bounds it: our assumption
 BYTES_PER_TOKEN_ON_DISK = 1.5  # stage 3's Parquet rows: ~4 characters a token, compressed ~2.7x: our assumption
-RUNNERS = {"sft": "r1recipes.sft", "grpo": "r1recipes.grpo", "generate": "r1recipes.generate"}
+SERVER_UTILIZATION = 0.9  # `trl vllm-serve`'s default gpu_memory_utilization
+# Cards to suggest, by the memory they show (nvidia-smi's MiB / 1024): an H100 80GB, an H200 (seen on the lent one)
+CARDS_GIB = {"H100 80GB": 79.6, "H200": 140.4}
 ALL_PHASES = ("generate", "update", "step")
+# PEFT's target modules for Llama and Qwen2 models when a recipe names none
+PEFT_DEFAULT_TARGETS = ["q_proj", "v_proj"]
 
 
 def read_model_config(model: str) -> dict:
@@ -125,27 +139,21 @@ def starting_model(recipe: RecipeFile, owners: dict[str, Path]) -> str:
     return model
 
 
-def runner_defaults(runner: str) -> dict:
-    """Every field the runner reads, with its default (TRL's own, for the trainers)."""
-    defaults = {}
-    for name, (f, _) in importlib.import_module(RUNNERS[runner]).make_parser().fields.items():
-        if f.default is not dataclasses.MISSING:
-            defaults[name] = f.default
-        elif f.default_factory is not dataclasses.MISSING:
-            defaults[name] = f.default_factory()
-    return defaults
-
-
 class Settings(dict):
-    """A recipe's values over its runner's defaults."""
+    """A recipe's values as its runner parsed them (its defaults and post-init checks applied)."""
 
     def int(self, key: str, fallback: int = 0) -> int:
         value = self.get(key)
         return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else fallback
 
-    def flag(self, key: str, fallback: bool = False) -> bool:
-        value = self.get(key)
-        return fallback if value is None else bool(value)
+
+def parse_recipe(recipe: RecipeFile, processes: int) -> Settings:
+    """The recipe as its runner reads it when launched on `processes` processes elsewhere; a RecipeError when
+    the runner would refuse it."""
+    parser = importlib.import_module(f"r1recipes.{recipe.runner}").make_parser()
+    with sizing(processes):
+        *parts, _ = parser.parse(["--config", str(recipe.path), *recipe.overrides])
+    return Settings({key: value for part in parts for key, value in vars(part).items()})
 
 
 @dataclass(frozen=True)
@@ -157,76 +165,17 @@ class Hardware:
     nodes: int = 1
 
 
-@dataclass(frozen=True)
-class Sized:
-    """One recipe as the check sees it: its settings, the model it trains, and the hardware it would run on."""
-
-    recipe: RecipeFile
-    settings: Settings
-    model: str
-    hardware: Hardware
-
-    @property
-    def runner(self) -> str:
-        return self.recipe.runner
-
-    @property
-    def shape(self) -> ModelShape:
-        return model_shape(self.model)
-
-    @property
-    def on_gpu(self) -> bool:
-        """GPU recipes state the GPUs they are sized for (num_processes) or use vLLM; the demo's run on the CPU."""
-        s, accelerate = self.settings, self.hardware.accelerate
-        if self.recipe.cpu_by_choice:
-            return False
-        gpu_launch = bool(accelerate) and not accelerate.startswith("cpu_")
-        return bool(self.hardware.gpus or gpu_launch or s.get("num_processes") or s.get("use_vllm")
-                    or s.get("backend") == "vllm")  # fmt: skip
-
-    @property
-    def gpus(self) -> int:
-        """GPUs of the run: a generation recipe's one engine, a training recipe's processes on every node."""
-        if not self.on_gpu:
-            return 1
-        if self.runner == "generate":  # GPUS=8: eight GPUs, as engines of tensor_parallel_size each
-            return (self.hardware.gpus or self.settings.int("tensor_parallel_size", 1)) * self.hardware.nodes
-        return (self.hardware.gpus or self.settings.int("num_processes", 1)) * self.hardware.nodes
-
-    @property
-    def launch(self) -> tuple[str, bool, bool]:
-        """(sharding, optimizer offloaded, parameters offloaded) of the accelerate config the run would use."""
-        name = (self.hardware.accelerate or self.settings.get("accelerate")) if self.on_gpu else None
-        return launch_config(name, self.gpus)
-
-    @property
-    def sharding(self) -> str:
-        """none, ddp, zero1-3 or fsdp."""
-        return self.launch[0]
-
-    def rescaled(self, key: str) -> int:
-        """gradient_accumulation_steps or steps_per_generation as the runners rescale them on another number of
-        processes than `num_processes`, so the global batch stays the recipe's (0 when the recipe leaves it unset)."""
-        sized_for = self.settings.int("num_processes") or self.gpus
-        return max(1, self.settings.int(key) * sized_for // self.gpus) if self.settings.int(key) else 0
-
-    def changed(self, settings: dict, hardware: dict) -> "Sized":
-        return dataclasses.replace(
-            self,
-            settings=Settings({**self.settings, **settings}),
-            hardware=dataclasses.replace(self.hardware, **hardware),
-        )
-
-
-def launch_config(name: str | None, gpus: int) -> tuple[str, bool, bool]:
-    """(sharding, optimizer offloaded, parameters offloaded) of a config of recipes/accelerate_configs/."""
-    if not name:
-        return ("ddp" if gpus > 1 else "none"), False, False
+def accelerate_config(name: str) -> dict:
     path = RECIPES / ACCELERATE_CONFIGS / f"{name}.yaml"
     if not path.is_file():
         names = sorted(p.stem for p in path.parent.glob("*.yaml"))
         raise RecipeError(f"unknown ACCELERATE '{name}' (valid: {', '.join(names)})")
-    config = yaml.safe_load(path.read_text()) or {}
+    return yaml.safe_load(path.read_text()) or {}
+
+
+def launch_config(name: str | None, gpus: int) -> tuple[str, bool, bool]:
+    """(sharding, optimizer offloaded, parameters offloaded) of a config of recipes/accelerate_configs/."""
+    config = accelerate_config(name) if name else {}
     if config.get("distributed_type") == "DEEPSPEED":
         ds = config.get("deepspeed_config") or {}
         offloaded = [ds.get(key) not in (None, "none") for key in ("offload_optimizer_device", "offload_param_device")]
@@ -234,6 +183,67 @@ def launch_config(name: str | None, gpus: int) -> tuple[str, bool, bool]:
     if config.get("distributed_type") == "FSDP":
         return "fsdp", False, bool((config.get("fsdp_config") or {}).get("fsdp_offload_params"))
     return ("ddp" if gpus > 1 else "none"), False, False
+
+
+@dataclass(frozen=True)
+class Sized:
+    """One recipe as the check sees it: parsed for the GPUs it would run on, and the model it trains."""
+
+    recipe: RecipeFile
+    settings: Settings
+    model: str
+    shape: ModelShape
+    hardware: Hardware
+    on_gpu: bool
+    gpus: int  # training processes, or a generation recipe's GPUs
+    server_gpus: int  # GPUs of the vLLM server's node (vllm_mode: server), else 0
+    launch: tuple[str, bool, bool]  # (sharding, optimizer offloaded, parameters offloaded)
+
+    @property
+    def runner(self) -> str:
+        return self.recipe.runner
+
+    @property
+    def sharding(self) -> str:
+        return self.launch[0]
+
+    @property
+    def vllm(self) -> bool:
+        return bool(self.settings.get("use_vllm")) and self.on_gpu
+
+
+def size(recipe: RecipeFile, hardware: Hardware, owners: dict[str, Path], extra: tuple[str, ...] = ()) -> Sized:
+    """Lay the recipe out on the hardware (module docstring), then parse it for that many processes."""
+    recipe = RecipeFile.load(recipe.path, [*recipe.overrides, *extra])
+    config, chosen = recipe.config, hardware.accelerate or ""
+    asks_gpu = config.get("num_processes") or config.get("use_vllm") or config.get("backend") == "vllm"
+    on_gpu = not recipe.cpu_by_choice and not chosen.startswith("cpu_") and bool(hardware.gpus or chosen or asks_gpu)
+    per_node = hardware.gpus or _whole(config, "num_processes", recipe.path)
+    server_gpus = 0
+    if not on_gpu:  # a CPU recipe: one process, or those of a cpu_* config
+        gpus = _whole(accelerate_config(chosen), "num_processes", f"ACCELERATE={chosen}") if chosen else 1
+    elif recipe.runner == "generate":
+        gpus = (hardware.gpus or _whole(config, "tensor_parallel_size", recipe.path)) * hardware.nodes
+    elif config.get("use_vllm") and config.get("vllm_mode") == "server":
+        server_gpus = per_node  # the last node serves; slurm/pipeline.sh gives such a recipe 2 nodes at least
+        gpus = per_node * (max(hardware.nodes, 2) - 1)
+    else:
+        gpus = per_node * hardware.nodes
+    settings = parse_recipe(recipe, gpus if recipe.runner != "generate" else 1)
+    launch_name = (chosen or settings.get("accelerate")) if on_gpu else None
+    model = starting_model(recipe, owners)
+    return Sized(recipe, settings, model, model_shape(model), hardware, on_gpu, gpus, server_gpus,
+                 launch_config(launch_name, gpus))  # fmt: skip
+
+
+def _whole(config: dict, key: str, where) -> int:
+    """A count from a recipe or accelerate config before the runner parses it (1 when unset)."""
+    value = config.get(key)
+    if value is None:
+        return 1
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise RecipeError(f"{where}: {key} must be a whole number >= 1, got {value!r}")
+    return value
 
 
 def dtype_bytes(sized: Sized) -> int:
@@ -248,17 +258,21 @@ def dtype_bytes(sized: Sized) -> int:
 
 
 def lora_params(shape: ModelShape, settings: Settings) -> int:
-    """Trainable LoRA parameters: r x (inputs + outputs) of each adapted projection of every layer."""
-    if not settings.flag("use_peft"):
+    """Trainable LoRA parameters: r x (inputs + outputs) of each adapted projection of every layer (a target is
+    matched by its last name, `self_attn.q_proj` as `q_proj`)."""
+    if not settings.get("use_peft"):
         return 0
     h, i = shape.hidden, shape.intermediate
     sizes = {
         "q_proj": (h, shape.q_dim), "k_proj": (h, shape.kv_dim), "v_proj": (h, shape.kv_dim),
         "o_proj": (shape.q_dim, h), "gate_proj": (h, i), "up_proj": (h, i), "down_proj": (i, h),
     }  # fmt: skip
-    targets = settings.get("lora_target_modules") or "all-linear"
-    names = list(sizes) if targets == "all-linear" else [targets] if isinstance(targets, str) else targets
-    return shape.layers * sum(settings.int("lora_r", 16) * sum(sizes[name]) for name in names if name in sizes)
+    targets = settings.get("lora_target_modules") or PEFT_DEFAULT_TARGETS
+    names = list(sizes) if targets == "all-linear" else [targets] if isinstance(targets, str) else list(targets)
+    found = {name.rsplit(".", 1)[-1] for name in names} & set(sizes)
+    if not found:
+        raise RecipeError(f"lora_target_modules {targets!r}: no projection of a decoder layer ({', '.join(sizes)})")
+    return shape.layers * sum(settings.int("lora_r", 16) * sum(sizes[name]) for name in found)
 
 
 def lengths(sized: Sized) -> tuple[int, int]:
@@ -273,73 +287,74 @@ def lengths(sized: Sized) -> tuple[int, int]:
 
 
 def training(sized: Sized) -> Training:
-    """One process of a sft or grpo recipe; accumulation rescaled as the runners keep the global batch."""
-    s, gpus = sized.settings, sized.gpus
-    sharding, offload_optimizer, offload_params = sized.launch
+    """One process of a sft or grpo recipe (its batch already fitted to the processes by the runner's parser)."""
+    s = sized.settings
+    if (s.get("load_in_4bit") or s.get("load_in_8bit")) and not s.get("use_peft"):
+        raise RecipeError(f"{sized.recipe.path}: load_in_4bit/load_in_8bit trains only through adapters: set use_peft")
     sequence, scored = lengths(sized)
-    checkpointing = s.get("activation_checkpointing")
-    if checkpointing is None:
-        checkpointing = s.flag("gradient_checkpointing", True)  # TRL's default, for both trainers
     return Training(
-        processes=gpus,
-        sharding=sharding,
+        processes=sized.gpus,
+        sharding=sized.sharding,
         dtype_bytes=dtype_bytes(sized),
-        mixed_precision=sized.on_gpu and (s.get("bf16") is not False or s.flag("fp16")),
+        mixed_precision=sized.on_gpu and bool(s.get("bf16") or s.get("fp16")),
         micro_batch=s.int("per_device_train_batch_size", 8),
         sequence=sequence,
         scored=scored,
-        checkpointing=bool(checkpointing),
-        accumulation=sized.rescaled("gradient_accumulation_steps") or 1,
-        optimizer=str(s.get("optim") or "adamw_torch_fused"),
-        offload_optimizer=offload_optimizer,
-        offload_params=offload_params,
+        checkpointing=bool(s.get("activation_checkpointing") or s.get("gradient_checkpointing")),
+        accumulation=s.int("gradient_accumulation_steps", 1),
+        optimizer=str(getattr(s.get("optim"), "value", s.get("optim"))),
+        offload_optimizer=sized.launch[1],
+        offload_params=sized.launch[2],
         lora_params=lora_params(sized.shape, s),
-        load_in_4bit=s.flag("load_in_4bit"),
-        reference_model=sized.runner == "grpo" and bool(s.get("beta")) and not s.flag("use_peft"),
+        load_in_4bit=bool(s.get("load_in_4bit")),
+        reference_model=sized.runner == "grpo" and bool(s.get("beta")) and not s.get("use_peft"),
         generates=sized.runner == "grpo",
     )
 
 
-def context(settings: Settings) -> int:
-    """Tokens of vLLM's (or transformers') context: the recipe's bound, else the assumed prompt + completion."""
-    for key in ("vllm_max_model_length", "max_model_length"):
-        if settings.int(key):
-            return settings.int(key)
-    return DEFAULT_PROMPT_TOKENS + (settings.int("max_completion_length") or settings.int("max_new_tokens", 4096))
+def vllm_context(settings: Settings, shape: ModelShape) -> int:
+    """vLLM's context (max_model_len): the recipe's, else the model's own maximum, as vLLM takes it."""
+    return settings.int("vllm_max_model_length") or settings.int("max_model_length") or shape.max_positions
+
+
+def sequences_per_rollout(sized: Sized, run: Training) -> int:
+    """Completions one process generates per rollout (its share of TRL's generation batch)."""
+    return run.micro_batch * (sized.settings.int("steps_per_generation") or run.accumulation)
 
 
 def memory_plan(sized: Sized) -> MemoryPlan:
-    """Memory per device of one recipe, by item and phase."""
+    """Memory per device of one recipe, by item and phase; vLLM's figures in plan.facts."""
     s, shape, gib = sized.settings, sized.shape, sized.hardware.gpu_memory_gib
     plan = MemoryPlan()
     if sized.runner == "generate":
         if s.get("backend") == "vllm" and sized.on_gpu:
-            engine = Vllm(float(s.get("gpu_memory_utilization") or 0.9), context(s), s.int("tensor_parallel_size", 1))
-            vllm_memory(shape, engine, gib, plan)
+            engine = Vllm(float(s["gpu_memory_utilization"]), vllm_context(s, shape), s.int("tensor_parallel_size", 1))
+            plan.facts["vllm"] = vllm_memory(shape, engine, gib, plan)
         else:
+            context = DEFAULT_PROMPT_TOKENS + s.int("max_new_tokens", 4096)
             plan.add("model weights", shape.params * dtype_bytes(sized), ("generate",))
-            transformers_generation(shape, s.int("batch_size", 32), context(s), dtype_bytes(sized), plan)
+            transformers_generation(shape, s.int("batch_size", 32), context, dtype_bytes(sized), plan)
         return plan
     run = training(sized)
-    vllm = bool(s.get("use_vllm")) and sized.on_gpu
-    if vllm and s.get("vllm_mode", "colocate") == "colocate":
-        engine = Vllm(float(s.get("vllm_gpu_memory_utilization") or 0.3), context(s),
-                      s.int("vllm_tensor_parallel_size", 1))  # fmt: skip
-        phases = ("generate",) if s.flag("vllm_enable_sleep_mode") else ALL_PHASES  # asleep: freed for the update
-        vllm_memory(shape, engine, gib, plan, phases)
-        per_rollout = run.micro_batch * (sized.rescaled("steps_per_generation") or run.accumulation)  # this GPU's
-        plan.facts.update(vllm_sequences_per_rollout=per_rollout,
-                          vllm_kv_gib_for_all=round(per_rollout * plan.facts["vllm_gib_per_sequence"], 1))  # fmt: skip
-    elif vllm:  # server mode: `trl vllm-serve` on a node of its own (its default share 0.9; R1_VLLM_TP GPUs)
+    if sized.vllm and sized.server_gpus:
         server = MemoryPlan()
-        vllm_memory(shape, Vllm(0.9, context(s), s.int("vllm_tensor_parallel_size", 1)), gib, server)
+        tp = int(os.environ.get("R1_VLLM_TP", "1"))  # train.slurm's, which passes the server no max_model_len
+        plan.facts["vllm_server"] = vllm_memory(shape, Vllm(SERVER_UTILIZATION, shape.max_positions, tp), gib, server)
         plan.problems += [f"the vLLM server's node: {problem}" for problem in server.problems]
-        plan.facts.update({f"server_{key}": value for key, value in server.facts.items()})
+    elif sized.vllm:
+        engine = Vllm(float(s["vllm_gpu_memory_utilization"]), vllm_context(s, shape),
+                      s.int("vllm_tensor_parallel_size", 1))  # fmt: skip
+        phases = ("generate",) if s.get("vllm_enable_sleep_mode") else ALL_PHASES  # asleep: freed for the update
+        facts = vllm_memory(shape, engine, gib, plan, phases)
+        per_rollout = sequences_per_rollout(sized, run)
+        facts.update(per_rollout=per_rollout, gib_for_all=round(per_rollout * facts["gib_per_sequence"], 1))
+        plan.facts["vllm"] = facts
     training_memory(shape, run, plan)
-    if sized.runner == "grpo" and not vllm:
-        sequences = run.micro_batch * (sized.rescaled("steps_per_generation") or run.accumulation)
-        transformers_generation(shape, sequences, run.sequence, 2 if run.mixed_precision else run.dtype_bytes, plan)
-    reward = (s.get("reward_kwargs") or {}).get("reward_model") if isinstance(s.get("reward_kwargs"), dict) else None
+    if sized.runner == "grpo" and not sized.vllm:
+        gathered = sized.sharding in ("zero3", "fsdp") and sized.gpus > 1 and bool(s.get("ds3_gather_for_generation"))
+        compute_bytes = 2 if run.mixed_precision else run.dtype_bytes
+        transformers_generation(shape, sequences_per_rollout(sized, run), run.sequence, compute_bytes, plan, gathered)
+    reward = (s.get("reward_kwargs") or {}).get("reward_model")
     if isinstance(reward, dict) and reward.get("model_name_or_path"):
         reward_shape = model_shape(reward["model_name_or_path"])
         plan.add("reward model (whole on every process)", reward_shape.params * run.dtype_bytes, ALL_PHASES)
@@ -356,11 +371,11 @@ def dataset_rows(settings: Settings, owners: dict[str, Path]) -> int | None:
         return None
     producer = owners.get(os.path.normpath(name))
     if producer is not None and RecipeFile.load(producer).runner == "generate":
-        generator = Settings({**runner_defaults("generate"), **RecipeFile.load(producer).config})
+        generator = parse_recipe(RecipeFile.load(producer), 1)
         prompts = dataset_rows(generator, owners)
         if prompts is None:
             return None
-        ratio = float((generator.get("non_reasoning") or {}).get("ratio") or 0)
+        ratio = float(getattr(generator.get("non_reasoning"), "ratio", 0) or 0)
         return round(prompts * generator.int("keep_per_prompt", 1) * (1 + ratio))
     if name.endswith(".jsonl") and Path(name).is_file():
         with open(name, "rb") as f:
@@ -368,14 +383,29 @@ def dataset_rows(settings: Settings, owners: dict[str, Path]) -> int | None:
     return DATASET_ROWS.get((name, settings.get("dataset_config")))
 
 
-def work_and_time(sized: Sized, owners: dict[str, Path]) -> tuple[dict, dict]:
+def decoding(sized: Sized, plan: MemoryPlan) -> Decoding | None:
+    """How many full-length sequences a vLLM engine holds at once, and their mean context while decoding."""
+    facts = plan.facts.get("vllm") or plan.facts.get("vllm_server")
+    if not facts:
+        return None
+    s = sized.settings
+    completion = s.int("max_new_tokens") if sized.runner == "generate" else s.int("max_completion_length", 512)
+    context = vllm_context(s, sized.shape)
+    tp = s.int("tensor_parallel_size" if sized.runner == "generate" else "vllm_tensor_parallel_size", 1)
+    if "vllm_server" in plan.facts:
+        tp = int(os.environ.get("R1_VLLM_TP", "1"))
+    return Decoding(facts["concurrent"], max(context - completion, 0) + completion / 2, tp)
+
+
+def work_and_time(sized: Sized, plan: MemoryPlan, owners: dict[str, Path]) -> tuple[dict, dict]:
     """(work, time): steps, prompts, completions and tokens (upper bounds: every completion at its maximum
     length), then hours, GPU-hours and cost at the throughputs given or assumed."""
     s, shape, gpus, speed = sized.settings, sized.shape, sized.gpus, sized.hardware.throughput
     rows = dataset_rows(s, owners)
     work: dict = {"rows": rows}
     generated = trained = None
-    passes, sequence = 0, 0
+    passes = sequence = 0
+    generating_gpus = sized.server_gpus or gpus
     if sized.runner == "generate":
         completions = rows * s.int("num_samples", 4) if rows is not None else None
         generated = completions * s.int("max_new_tokens", 4096) if completions is not None else None
@@ -384,19 +414,23 @@ def work_and_time(sized: Sized, owners: dict[str, Path]) -> tuple[dict, dict]:
         run = training(sized)
         per_step = run.micro_batch * run.accumulation * gpus  # sequences (completions) per optimizer step
         repeats = s.int("num_generations", 8) if sized.runner == "grpo" else 1
-        steps, epochs = s.int("max_steps", -1), float(s.get("num_train_epochs") or 1)
-        if steps > 0:
-            epochs = round(steps * per_step / (rows * repeats), 2) if rows else None
-        else:
-            steps = math.ceil(rows * repeats / per_step * epochs) if rows else None
+        iterations = s.int("num_iterations", 1) if sized.runner == "grpo" else 1  # updates per rollout
+        steps = s.int("max_steps", -1)
+        if steps <= 0:
+            epochs = float(s.get("num_train_epochs") or 1)
+            steps = math.ceil(rows * repeats * iterations / per_step * epochs) if rows else None
+        epochs = round(steps * per_step / iterations / (rows * repeats), 2) if rows and steps else None
         work.update(
             optimizer_steps=steps, epochs=epochs, sequences_per_step=per_step, tokens_per_sequence=run.sequence
         )
-        passes, sequence = 4 if run.checkpointing else 3, run.sequence
+        passes, sequence = (4 if run.checkpointing else 3), run.sequence
         if sized.runner == "grpo":
-            iterations = s.int("num_iterations", 1)
-            per_rollout = run.micro_batch * gpus * (sized.rescaled("steps_per_generation") or run.accumulation)
-            passes += run.reference_model + (per_rollout > per_step or iterations > 1)  # extra forward passes
+            per_rollout = sequences_per_rollout(sized, run) * gpus
+            generate_every = s.int("steps_per_generation", 1) * iterations  # TRL's test for old log-probs
+            old_logps = run.accumulation % generate_every != 0 or (
+                sized.vllm and bool(s.get("vllm_importance_sampling_correction"))
+            )
+            passes += run.reference_model + old_logps  # extra forward passes
             completions = steps * per_step // iterations if steps else None
             generated = completions * run.scored if completions else None
             work.update(
@@ -409,63 +443,73 @@ def work_and_time(sized: Sized, owners: dict[str, Path]) -> tuple[dict, dict]:
             )
         trained = steps * per_step * run.sequence if steps else None
         work["trained_tokens"] = trained
-    seconds_generating = generated / (speed.generate_rate(shape) * gpus) if generated else 0.0
+    generate_rate = speed.generate_rate(shape, decoding(sized, plan))
+    seconds_generating = generated / (generate_rate * generating_gpus) if generated else 0.0
     seconds_training = trained / (speed.train_rate(shape, passes, sequence) * gpus) if trained else 0.0
-    known = sized.on_gpu and (generated or trained)
-    hours = (seconds_generating + seconds_training) / 3600
+    known = sized.on_gpu and bool(generated or trained)
+    hours = (seconds_generating + seconds_training) / 3600  # TRL alternates generating and training
+    held = gpus + sized.server_gpus
 
     def rounded(value: float, digits: int = 2):
         return round(value, digits) if known else None
 
     time = {
-        "gpus": gpus,
+        "gpus": held,
         "hours": rounded(hours),
         "generation_hours": rounded(seconds_generating / 3600),
         "training_hours": rounded(seconds_training / 3600),
-        "gpu_hours": rounded(hours * gpus, 1),
-        "cost_usd": rounded(hours * gpus * speed.price_per_gpu_hour, 0),
-        "generate_tokens_per_s_per_gpu": round(speed.generate_rate(shape)),
-        "train_tokens_per_s_per_gpu": round(speed.train_rate(shape, passes, sequence)) if passes else None,
+        "gpu_hours": rounded(hours * held, 1),
+        "cost_usd": rounded(hours * held * speed.price_per_gpu_hour, 0),
+        "generate_tokens_per_s_per_gpu": round(generate_rate) if generated else None,
+        "train_tokens_per_s_per_gpu": round(speed.train_rate(shape, passes, sequence)) if trained else None,
     }
     return work, time
 
 
-def disk_bytes(sized: Sized, owners: dict[str, Path]) -> float:
-    """What a run writes: checkpoints kept (weights and optimizer states) and the final model; stage 3's rows."""
+def checkpoints_kept(settings: Settings, steps: int | None) -> int:
+    """Checkpoints a run leaves: none with save_strategy no; else one per save (epoch or save_steps), at most
+    save_total_limit."""
+    strategy = str(getattr(settings.get("save_strategy"), "value", settings.get("save_strategy")))
+    if strategy == "no":
+        return 0
+    epochs = math.ceil(float(settings.get("num_train_epochs") or 1))
+    every = settings.get("save_steps") or 500
+    every = every if every >= 1 else max(1, round(every * (steps or 1)))  # a fraction of the steps
+    saves = epochs if strategy == "epoch" else math.ceil((steps or every) / every)
+    limit = settings.int("save_total_limit")
+    return min(saves, limit) if limit else saves
+
+
+def disk_bytes(sized: Sized, work: dict) -> float:
+    """What a run writes: checkpoints kept (bf16 weights, fp32 master weights and moments) and the final model;
+    stage 3's rows."""
     s, shape = sized.settings, sized.shape
     if sized.runner == "generate":
-        rows = dataset_rows(s, owners)
+        rows = work.get("prompts")
         return (
             rows * s.int("max_new_tokens", 4096) * s.int("keep_per_prompt", 1) * BYTES_PER_TOKEN_ON_DISK if rows else 0
         )
     adapters = lora_params(shape, s)
-    checkpoint = adapters * 12 if adapters else shape.params * 14  # bf16 weights + fp32 master weights and moments
-    kept = s.int("save_total_limit")
-    if not kept:  # every checkpoint stays
-        steps, every = s.int("max_steps", 0), s.int("save_steps", 500)
-        kept = max(1, steps // every) if steps > 0 and s.get("save_strategy", "steps") == "steps" else 3
-    return shape.params * 2 + kept * checkpoint
+    checkpoint = adapters * 16 if adapters else shape.params * 14
+    final = adapters * 4 if adapters else shape.params * 2
+    return final + checkpoints_kept(s, work.get("optimizer_steps")) * checkpoint
 
 
-def missing_here(sized: Sized, owners: dict[str, Path]) -> list[str]:
+def missing_here(sized: Sized, need: float) -> list[str]:
     """What this machine lacks for the run: packages, CUDA, disk; online, the Hub ids that do not exist."""
-    from r1recipes import hardware
-
     s, missing = sized.settings, []
     if sized.on_gpu:
         wanted = {
             "vllm": s.get("use_vllm") or s.get("backend") == "vllm",
             "deepspeed": sized.sharding.startswith("zero"),
-            "bitsandbytes": s.flag("load_in_4bit") or s.flag("load_in_8bit"),
+            "bitsandbytes": s.get("load_in_4bit") or s.get("load_in_8bit"),
         }
         missing += [f"package {name} (make install-gpu)" for name, needed in wanted.items()
                     if needed and importlib.util.find_spec(name) is None]  # fmt: skip
-        if not hardware.machine().cuda_gpus:
+        if not this_machine().cuda_gpus:
             missing.append("a CUDA GPU (none visible here)")
-    where = Path(sized.recipe.output_dir).absolute()
-    while not where.exists():
-        where = where.parent
-    need, free = disk_bytes(sized, owners), shutil.disk_usage(where).free
+    where = free_disk_at(sized.recipe.output_dir)
+    free = shutil.disk_usage(where).free
     if need > free:
         missing.append(
             f"disk: ~{need / 1e9:,.0f} GB for {sized.recipe.output_dir}, {free / 1e9:,.0f} GB free at {where}"
@@ -479,49 +523,67 @@ def missing_here(sized: Sized, owners: dict[str, Path]) -> list[str]:
     return missing
 
 
+def free_disk_at(output_dir: str) -> Path:
+    """The nearest existing folder of an output path, whose file system it would be written to."""
+    where = Path(output_dir).absolute()
+    while not where.exists():
+        where = where.parent
+    return where
+
+
 def candidates(sized: Sized, plan: MemoryPlan):
-    """Single changes to try when a recipe does not fit, in order: (description, settings, hardware)."""
-    s, hardware, gpus = sized.settings, sized.hardware, sized.gpus
+    """Single changes to try when a recipe does not fit, in order: (description, overrides, hardware)."""
+    s, config, cluster = sized.settings, sized.recipe.config, sized.hardware
     if sized.runner != "generate":
-        yield "activation_checkpointing: true", {"activation_checkpointing": True}, {}
+        if not (s.get("activation_checkpointing") or s.get("gradient_checkpointing")):
+            yield "activation_checkpointing: true", {"activation_checkpointing": True}, {}
         batch = s.int("per_device_train_batch_size", 8)
-        if batch > 1:
-            accumulation = s.int("gradient_accumulation_steps", 1) * batch
-            yield (f"per_device_train_batch_size: 1, gradient_accumulation_steps: {accumulation} (the same batch)",
-                   {"per_device_train_batch_size": 1, "gradient_accumulation_steps": accumulation}, {})  # fmt: skip
-    if s.get("use_vllm") and not s.flag("vllm_enable_sleep_mode"):
+        if batch > 1:  # the recipe's own accumulation (and rollout) times the batch keep both the same
+            change = {
+                "per_device_train_batch_size": 1,
+                "gradient_accumulation_steps": int(config.get("gradient_accumulation_steps") or 1) * batch,
+            }
+            if sized.runner == "grpo":
+                own = config.get("steps_per_generation") or config.get("gradient_accumulation_steps") or 1
+                change["steps_per_generation"] = int(own) * batch
+            yield ", ".join(f"{k}: {v}" for k, v in change.items()) + " (the same batch)", change, {}  # fmt: skip
+    if sized.vllm and not sized.server_gpus and not s.get("vllm_enable_sleep_mode"):
         yield "vllm_enable_sleep_mode: true", {"vllm_enable_sleep_mode": True}, {}
-    utilization = "vllm_gpu_memory_utilization" if sized.runner == "grpo" else "gpu_memory_utilization"
-    if plan.problems and (s.get("use_vllm") or s.get("backend") == "vllm"):
-        for share in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9):
-            if share > float(s.get(utilization) or 0):
-                yield f"{utilization}: {share}", {utilization: share}, {}
+    share = "vllm_gpu_memory_utilization" if sized.runner == "grpo" else "gpu_memory_utilization"
+    if plan.problems and (sized.vllm or s.get("backend") == "vllm") and not sized.server_gpus:
+        for value in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9):
+            if value > float(s.get(share) or 0):
+                yield f"{share}: {value}", {share: value}, {}
     if sized.runner == "generate" and s.get("backend") == "vllm":
         for tp in (2, 4, 8):
             if tp > s.int("tensor_parallel_size", 1):
                 yield f"tensor_parallel_size: {tp}", {"tensor_parallel_size": tp}, {}
-    if sized.runner != "generate" and gpus > 1 and sized.sharding not in ("zero3", "fsdp"):
+    if sized.runner != "generate" and sized.gpus > 1 and sized.sharding not in ("zero3", "fsdp"):
         yield "ACCELERATE=zero3", {}, {"accelerate": "zero3"}
     if sized.runner != "generate":
-        per_node = hardware.gpus or s.int("num_processes", 1)
+        per_node = cluster.gpus or int(config.get("num_processes") or 1)
         for more in (2, 4, 8):
             if per_node < more:
                 yield f"GPUS={more}", {}, {"gpus": more}
         for nodes in (2, 4, 8):
-            total = hardware.nodes * nodes
+            total = cluster.nodes * nodes
             yield f"NODES={total} ({total} nodes of {per_node} GPU{'s' * (per_node > 1)})", {}, {"nodes": total}
-    for size in (94, 141, 192):
-        if size > hardware.gpu_memory_gib:
-            yield f"GPU_MEMORY_GB={size}", {}, {"gpu_memory_gib": size}
+    for card, gib in CARDS_GIB.items():
+        if gib > cluster.gpu_memory_gib:
+            yield f"GPU_MEMORY_GB={gib:g} (an {card})", {}, {"gpu_memory_gib": gib}
 
 
-def suggest(sized: Sized, plan: MemoryPlan) -> str:
-    """The first single change, of the candidates, with which the recipe fits."""
-    for description, settings, hardware in candidates(sized, plan):
-        trial = sized.changed(settings, hardware)
-        trial_plan = memory_plan(trial)
-        if not trial_plan.problems and trial_plan.needed <= available(trial):
-            return f"{description} (needs {trial_plan.needed:.1f} GiB)"
+def suggest(sized: Sized, plan: MemoryPlan, owners: dict[str, Path]) -> str:
+    """The first single change, of the candidates, with which the recipe fits (and its runner accepts)."""
+    for description, settings, machine in candidates(sized, plan):
+        extra = tuple(token for key, value in settings.items() for token in (f"--{key}", json.dumps(value)))
+        try:
+            trial = size(sized.recipe, dataclasses.replace(sized.hardware, **machine), owners, extra)
+            trial_plan = memory_plan(trial)
+        except RecipeError:  # the runner would refuse it (a batch that does not divide, say)
+            continue
+        if not trial_plan.problems and needed(trial, trial_plan) <= available(trial):
+            return f"{description} (needs {needed(trial, trial_plan):.1f} GiB)"
     return "no single change: shorten the sequences (max_length, max_completion_length) or take a smaller model"
 
 
@@ -534,6 +596,13 @@ def available(sized: Sized) -> float:
     return psutil.virtual_memory().total / GIB
 
 
+def needed(sized: Sized, plan: MemoryPlan) -> float:
+    """GiB a GPU needs (peak, allocator slack, CUDA context); on a CPU the peak of every process sharing RAM."""
+    if sized.on_gpu:
+        return plan.needed
+    return plan.peak * (1 + plan.slack) * sized.gpus
+
+
 @dataclass
 class RecipeCheck:
     """What `check` finds for one recipe."""
@@ -542,24 +611,31 @@ class RecipeCheck:
     plan: MemoryPlan
     work: dict
     time: dict
+    disk_bytes: float
     missing: list[str] = field(default_factory=list)
     suggestion: str = ""
 
     @property
+    def needed(self) -> float:
+        return needed(self.sized, self.plan)
+
+    @property
     def fits(self) -> bool:
-        return not self.plan.problems and self.plan.needed <= available(self.sized)
+        return not self.plan.problems and self.needed <= available(self.sized)
 
     @property
     def device(self) -> str:
         sized = self.sized
         if not sized.on_gpu:
-            return f"CPU, {available(sized):.0f} GiB RAM (a CPU recipe: no num_processes)"
+            processes = f", {sized.gpus} processes" if sized.gpus > 1 else ""
+            return f"CPU, {available(sized):.1f} GiB RAM (a CPU recipe: no num_processes{processes})"
         launch = sized.sharding
         if sized.runner == "generate":
             backend = sized.settings.get("backend")
             tp = sized.settings.int("tensor_parallel_size", 1)
             launch = f"vLLM engines of {tp} GPU{'s' * (tp > 1)}" if backend == "vllm" else f"{backend} backend"
-        return f"{sized.gpus} x {sized.hardware.gpu_memory_gib:g} GiB GPU, {launch}"
+        server = f" + a vLLM server node of {sized.server_gpus}" if sized.server_gpus else ""
+        return f"{sized.gpus} x {sized.hardware.gpu_memory_gib:g} GiB GPU, {launch}{server}"
 
     def as_json(self) -> dict:
         plan = self.plan
@@ -572,7 +648,7 @@ class RecipeCheck:
             "available_gib": round(available(self.sized), 2),
             "fits": self.fits,
             "peak_gib": round(plan.peak, 2),
-            "needed_gib": round(plan.needed, 2),
+            "needed_gib": round(self.needed, 2),
             "peak_phase": plan.peak_phase if plan.items else None,
             "largest_item": plan.largest().name if plan.items else None,
             "problems": plan.problems,
@@ -580,9 +656,10 @@ class RecipeCheck:
             "items": [
                 {"name": i.name, "gib": round(i.gib, 3), "phases": list(i.phases), "note": i.note} for i in plan.items
             ],  # fmt: skip
-            "facts": plan.facts,
+            "vllm": plan.facts,
             "work": self.work,
             "time": self.time,
+            "disk_gb": round(self.disk_bytes / 1e9, 1),
             "missing": self.missing,
         }
 
@@ -590,15 +667,14 @@ class RecipeCheck:
 def check_recipe(recipe: RecipeFile, hardware: Hardware, owners: dict[str, Path]) -> RecipeCheck:
     from r1recipes.pipeline import check_overrides
 
-    if recipe.overrides:
-        check_overrides(recipe)
-    settings = Settings({**runner_defaults(recipe.runner), **recipe.config})
-    sized = Sized(recipe, settings, starting_model(recipe, owners), hardware)
+    check_overrides(recipe)  # an ARGS key the runner lacks, named with its recipe (as `make pipeline` does)
+    sized = size(recipe, hardware, owners)
     plan = memory_plan(sized)
-    work, time = work_and_time(sized, owners)
-    result = RecipeCheck(sized, plan, work, time, missing_here(sized, owners))
+    work, time = work_and_time(sized, plan, owners)
+    disk = disk_bytes(sized, work)
+    result = RecipeCheck(sized, plan, work, time, disk, missing_here(sized, disk))
     if not result.fits:
-        result.suggestion = suggest(sized, plan)
+        result.suggestion = suggest(sized, plan, owners)
     return result
 
 
@@ -615,9 +691,9 @@ def _count(value) -> str:
         return "unknown"
     if isinstance(value, float):
         return f"{value:,.2f}".rstrip("0").rstrip(".")
-    for size, unit in ((1e9, "B"), (1e6, "M")):
-        if value >= size:
-            return f"{value / size:,.1f}{unit}"
+    for unit, name in ((1e9, "B"), (1e6, "M")):
+        if value >= unit:
+            return f"{value / unit:,.1f}{name}"
     return f"{value:,}"
 
 
@@ -630,24 +706,29 @@ def format_check(result: RecipeCheck) -> str:
     lines.append(f"  {'memory per device, GiB':<46}" + "".join(f"{p:>10}" for p in phases))
     for item in plan.items:
         cells = "".join(f"{item.gib:>10.2f}" if p in item.phases else " " * 10 for p in phases)
-        lines.append(f"    {item.name:<44}{cells}" + (f"   {item.note}" if item.note else ""))
+        lines.append((f"    {item.name:<44}{cells}" + (f"   {item.note}" if item.note else "")).rstrip())
     lines.append(f"    {'total':<44}" + "".join(f"{plan.total(p):>10.2f}" for p in phases))
-    for prefix, where in (("vllm_", "vLLM"), ("server_vllm_", "the vLLM server")):
-        facts = {key.removeprefix(prefix): value for key, value in plan.facts.items() if key.startswith(prefix)}
-        if "concurrent_sequences" in facts:
-            line = (f"    {where}'s KV cache: {facts['kv_cache_gib']:.1f} GiB, {facts['concurrent_sequences']:,} "
-                    "full-length sequences at once")  # fmt: skip
-            if "sequences_per_rollout" in facts:
-                line += (f", of the {facts['sequences_per_rollout']:,} each GPU generates per rollout (all at once: "
-                         f"{facts['kv_gib_for_all']:,} GiB)")  # fmt: skip
+    for key, where in (("vllm", "vLLM's KV cache"), ("vllm_server", "the vLLM server's KV cache, an engine")):
+        facts = plan.facts.get(key)
+        if facts:
+            line = f"    {where}: {facts['kv_cache_gib']:.1f} GiB, {facts['concurrent']:,} full-length "
+            line += "sequences at once"
+            if "per_rollout" in facts:
+                line += (f", of the {facts['per_rollout']:,} each GPU generates per rollout (all at once: "
+                         f"{facts['gib_for_all']:,} GiB)")  # fmt: skip
             lines.append(line)
-    needed = (f"needs {plan.needed:.1f} of {available(sized):.1f} GiB (the {plan.peak_phase} phase's "
-              f"{plan.peak:.1f}, +{ALLOCATOR_SLACK:.0%} allocator slack and the CUDA context); largest item: "
-              f"{plan.largest().name}")  # fmt: skip
-    if result.fits:
-        lines.append(f"  FITS: {needed}")
+    if not sized.on_gpu:
+        slack = f" +{plan.slack:.0%} margin" + (f", x {sized.gpus} processes" if sized.gpus > 1 else "")
+    elif any(i.allocator for i in plan.items if plan.peak_phase in i.phases):
+        slack = f" +{plan.slack:.0%} margin for the allocator and the CUDA context"
     else:
-        lines.append(f"  DOES NOT FIT: {'; '.join(plan.problems) or needed}")
+        slack = " vLLM's fixed share"
+    need = (f"needs {result.needed:.1f} of {available(sized):.1f} GiB (the {plan.peak_phase} phase's "
+            f"{plan.peak:.1f},{slack}); largest item: {plan.largest().name}")  # fmt: skip
+    if result.fits:
+        lines.append(f"  FITS: {need}")
+    else:
+        lines.append(f"  DOES NOT FIT: {'; '.join(plan.problems) or need}")
         lines.append(f"    would fit with: {result.suggestion}")
     if sized.runner == "grpo":
         lines.append(f"  work: {_count(w['optimizer_steps'])} steps x {w['completions_per_step']} completions "
@@ -668,19 +749,36 @@ def format_check(result: RecipeCheck) -> str:
     else:
         price = sized.hardware.throughput.price_per_gpu_hour
         gpus = f"{t['gpus']} GPU" + ("s" if t["gpus"] > 1 else "")
+        rates = ", ".join(f"{t[key]:,} tokens/s a GPU {what}" for key, what in
+                          (("generate_tokens_per_s_per_gpu", "generating"), ("train_tokens_per_s_per_gpu", "training"))
+                          if t[key])  # fmt: skip
         lines.append(f"  time: <= {t['hours']:,.1f} h on {gpus} ({t['generation_hours']:,.1f} h generating, "
-                     f"{t['training_hours']:,.1f} h training) = {t['gpu_hours']:,.0f} GPU-h, "
+                     f"{t['training_hours']:,.1f} h training; {rates}) = {t['gpu_hours']:,.0f} GPU-h, "
                      f"~${t['cost_usd']:,.0f} at ${price:g}/GPU-h")  # fmt: skip
+    lines.append(f"  disk: ~{result.disk_bytes / 1e9:,.0f} GB in {sized.recipe.output_dir}")
     lines += [f"  missing here: {item}" for item in result.missing]
     return "\n".join(lines)
 
 
 def assumptions(throughput: Throughput) -> str:
-    given = [key for key in ("train_tokens_per_s", "generate_tokens_per_s") if getattr(throughput, key)]
-    assumed = (f"training at {TRAIN_MFU:.0%} and generation at {GENERATE_MFU:.0%} of {throughput.peak_tflops:g} "
-               "bf16 TFLOP/s per GPU")  # fmt: skip
+    given = [key for key in ("train_tokens_per_s", "generate_tokens_per_s") if getattr(throughput, key) is not None]
+    assumed = (
+        f"training at {TRAIN_MFU:.0%} of {throughput.peak_tflops:g} bf16 TFLOP/s per GPU, generation at "
+        f"{GENERATE_MFU:.0%} of it or, with few sequences at once, bound by {throughput.memory_tbs:g} TB/s"
+    )
     return (f"throughputs: {'given ' + ', '.join(given) + '; otherwise ' if given else ''}{assumed}; every "
             "completion at its maximum length (upper bounds)")  # fmt: skip
+
+
+def folder_disk_line(results: list[RecipeCheck]) -> str | None:
+    """The whole folder's writes against the free space where its outputs go (one file system assumed)."""
+    total = sum(r.disk_bytes for r in results)
+    if not results or not total:
+        return None
+    where = free_disk_at(str(results[0].sized.recipe.output_dir))
+    free = shutil.disk_usage(where).free
+    verdict = "enough" if total <= free else "NOT enough"
+    return f"disk for every recipe: ~{total / 1e9:,.0f} GB; {free / 1e9:,.0f} GB free at {where}: {verdict}"
 
 
 def main(args) -> int:
@@ -688,21 +786,35 @@ def main(args) -> int:
     for name, value in (("GPUS", args.gpus), ("--nodes", args.nodes)):
         if value is not None and value < 1:
             raise RecipeError(f"{name} must be a whole number >= 1, got {value}")
-    if args.gpu_memory_gb <= 0:
-        raise RecipeError(f"GPU_MEMORY_GB must be > 0, got {args.gpu_memory_gb}")
-    if args.peak_tflops is None and args.gpu not in PEAK_TFLOPS:
+    numbers = {"GPU_MEMORY_GB": args.gpu_memory_gb, "--peak_tflops": args.peak_tflops,
+               "--memory_tbs": args.memory_tbs, "--train_tokens_per_s": args.train_tokens_per_s,
+               "--generate_tokens_per_s": args.generate_tokens_per_s}  # fmt: skip
+    for name, value in numbers.items():
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise RecipeError(f"{name} must be a number > 0, got {value}")
+    if not (math.isfinite(args.price_per_gpu_hour) and args.price_per_gpu_hour >= 0):
+        raise RecipeError(f"--price_per_gpu_hour must be a number >= 0, got {args.price_per_gpu_hour}")
+    if args.gpu not in PEAK_TFLOPS:
         raise RecipeError(f"unknown --gpu '{args.gpu}' (known: {', '.join(PEAK_TFLOPS)}); or give --peak_tflops")
-    throughput = Throughput(args.train_tokens_per_s, args.generate_tokens_per_s,
-                            args.peak_tflops or PEAK_TFLOPS[args.gpu], args.price_per_gpu_hour)  # fmt: skip
     if args.accelerate:
-        launch_config(args.accelerate, 1)  # an unknown name is bad input, whatever the recipes
+        accelerate_config(args.accelerate)  # an unknown name is bad input, whatever the recipes
+    throughput = Throughput(
+        args.train_tokens_per_s, args.generate_tokens_per_s, args.peak_tflops or PEAK_TFLOPS[args.gpu],
+        args.memory_tbs or MEMORY_TBS[args.gpu], args.price_per_gpu_hour,
+    )  # fmt: skip
     hardware = Hardware(args.gpus, args.gpu_memory_gb, args.accelerate or None, throughput, args.nodes)
-    results = check_folder(model_folder(args.model), hardware, shlex.split(args.args))
+    try:
+        results = check_folder(model_folder(args.model), hardware, shlex.split(args.args))
+    except ValueError as exc:  # the counts' own refusals (a vLLM share out of range)
+        raise RecipeError(str(exc)) from None
     if args.json:
         report = {"recipes": [r.as_json() for r in results], "throughput": dataclasses.asdict(throughput)}
         print(json.dumps(report, indent=1))
     else:
         print("\n\n".join(format_check(r) for r in results) + f"\n\n{assumptions(throughput)}")
+        disk = folder_disk_line(results)
+        if disk:
+            print(disk)
         bad = [str(r.sized.recipe.path) for r in results if not r.fits]
         print(f"{len(results) - len(bad)} of {len(results)} recipes fit" + (f"; not: {', '.join(bad)}" if bad else ""))
     return 0 if all(r.fits for r in results) else 1

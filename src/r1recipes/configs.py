@@ -198,8 +198,14 @@ class ModelArguments(trl.ModelConfig):
         if not self.model_name_or_path:
             raise RecipeError("model_name_or_path is required")
         check_model_path(self.model_name_or_path)
-        if (self.load_in_4bit or self.load_in_8bit) and not _has_cuda():
+        if (self.load_in_4bit or self.load_in_8bit) and not _sizing() and not _has_cuda():
             raise RecipeError("load_in_4bit/load_in_8bit (QLoRA) need a CUDA GPU and the `quant` extra")
+
+
+def _sizing() -> bool:
+    from r1recipes import hardware
+
+    return hardware.sizing_processes() is not None
 
 
 def _has_cuda() -> bool:
@@ -234,13 +240,16 @@ class StageArguments:
 
         if self.num_processes is not None and self.num_processes < 1:
             raise RecipeError(f"num_processes must be >= 1, got {self.num_processes}")
+        for name in ("per_device_train_batch_size", "gradient_accumulation_steps"):
+            if getattr(self, name) < 1:
+                raise RecipeError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.use_cpu:
             if self.bf16 or self.fp16 or getattr(self, "use_vllm", False):
                 notice("use_cpu: training on the CPU in fp32, sampling with transformers (bf16, fp16, vLLM off)")
             self.bf16, self.fp16 = False, False
             if hasattr(self, "use_vllm"):
                 self.use_vllm = False
-        else:
+        elif hardware.sizing_processes() is None:  # `make check` sizes a launch elsewhere
             features = hardware.gpu_features(vars(self)) + hardware.launched_features()
             hardware.require_gpu(features, vllm=hardware.wants_vllm(vars(self)))
             if not _has_accelerator():
@@ -249,15 +258,25 @@ class StageArguments:
                 self.use_cpu, self.bf16, self.fp16 = True, False, False
         hardware.fit_batch(self, _world_size())
         self.check_batch()
-        super().__post_init__()
+        if _sizing() and not self.use_cpu:  # transformers refuses bf16 where no GPU is; the launch sized has one
+            self.use_cpu = True
+            try:
+                super().__post_init__()
+            finally:
+                self.use_cpu = False
+        else:
+            super().__post_init__()
 
     def check_batch(self) -> None:
         """Checks of the batch once it fits the processes this run has (GRPO's groups)."""
 
 
 def _world_size() -> int:
-    """The processes of this launch (accelerate and torchrun set WORLD_SIZE), before the trainer starts them."""
-    return int(os.environ.get("WORLD_SIZE", "1"))
+    """The processes of this launch (accelerate and torchrun set WORLD_SIZE), before the trainer starts them, or
+    of the launch `make check` sizes."""
+    from r1recipes import hardware
+
+    return hardware.sizing_processes() or int(os.environ.get("WORLD_SIZE", "1"))
 
 
 def _has_accelerator() -> bool:
@@ -350,7 +369,7 @@ class SamplingArguments:
         if not 0 < self.gpu_memory_utilization <= 1:
             raise RecipeError(f"gpu_memory_utilization must be in (0, 1], got {self.gpu_memory_utilization}")
         check_room_for_prompt(self, "max_model_length", "max_new_tokens")
-        if self.backend == "vllm":
+        if self.backend == "vllm" and not _sizing():
             from r1recipes import hardware
 
             hardware.require_gpu(["vLLM (backend: vllm)"], vllm=True)

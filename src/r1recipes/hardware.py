@@ -15,6 +15,8 @@ Launched on another number of processes than `num_processes`, `gradient_accumula
 when the product does not divide, the run stops and says why.
 """
 
+import contextlib
+import contextvars
 import functools
 import importlib.util
 import os
@@ -33,6 +35,25 @@ INSTALL_GPU = "make install-gpu"
 GPU_LAUNCHES = {"DEEPSPEED": "DeepSpeed", "FSDP": "FSDP"}
 MIXED = ("bf16", "fp16")
 RESCALED = ("gradient_accumulation_steps", "steps_per_generation")
+
+
+_SIZING: contextvars.ContextVar[int | None] = contextvars.ContextVar("sizing", default=None)
+
+
+@contextlib.contextmanager
+def sizing(processes: int):
+    """Recipes parsed inside are parsed as for a launch of `processes` processes on another machine (`make
+    check`): the batch is fitted to them, while this machine's GPUs and the inputs' existence are not checked."""
+    token = _SIZING.set(processes)
+    try:
+        yield
+    finally:
+        _SIZING.reset(token)
+
+
+def sizing_processes() -> int | None:
+    """The processes of the launch being sized (`sizing`), else None."""
+    return _SIZING.get()
 
 
 @dataclass(frozen=True)
@@ -152,6 +173,8 @@ def fit_batch(args, processes: int) -> None:
         setattr(args, name, total // processes)
         changes.append(f"{name} {value} -> {total // processes}")
     global_batch = processes * args.per_device_train_batch_size * args.gradient_accumulation_steps
+    if sizing_processes() is not None:
+        return  # `make check` reports the batch itself
     notice(
         f"sized for {sized} processes, running on {processes}: {', '.join(changes)}; "
         f"global batch {global_batch} sequences, as the recipe states"

@@ -287,6 +287,7 @@ def make_parser() -> argparse.ArgumentParser:
     sizing.add_argument("--args", default="", help="recipe overrides, as for run")
     sizing.add_argument("--gpu", default="H100", help="the card whose dense bf16 peak sets the assumed throughputs")
     sizing.add_argument("--peak_tflops", type=float, default=None, help="that peak, for a card not known by name")
+    sizing.add_argument("--memory_tbs", type=float, default=None, help="its memory bandwidth in TB/s, likewise")
     sizing.add_argument("--train_tokens_per_s", type=float, default=None, help="measured training tokens/s per GPU")
     sizing.add_argument(
         "--generate_tokens_per_s", type=float, default=None, help="measured generation tokens/s per GPU"
