@@ -102,10 +102,11 @@ report: install ## report.md and plots/ of a run folder: make report RUN_DIR=run
 	$(PY) -m r1recipes.report "$(RUN_DIR)"
 
 # make check: GPUS the GPUs per node of each run (default: each recipe's num_processes); NODES the nodes of each
-# training run; GPU_MEMORY_GB one GPU's memory (GiB); CHECK_ARGS check's own flags (--json, --gpu A100, --price_per_gpu_hour ...).
+# training run; GPU_MEMORY_GB one GPU's memory in GiB as nvidia-smi shows it (an H100 80GB's 79.6); CHECK_ARGS check's
+# own flags (--json, --gpu A100, --price_per_gpu_hour ...).
 GPUS ?=
 NODES ?= 1
-GPU_MEMORY_GB ?= 80
+GPU_MEMORY_GB ?= 79.6
 CHECK_ARGS ?=
 check: install ## memory per GPU, time and cost of each recipe of MODEL before renting: MODEL=Qwen2.5-7B [GPUS= NODES= GPU_MEMORY_GB= ARGS=]
 	$(PIPELINE) check --model "$(MODEL)" $(if $(GPUS),--gpus $(GPUS)) --nodes $(NODES) --gpu_memory_gb $(GPU_MEMORY_GB) \

@@ -13,7 +13,7 @@
 # per node its recipe is sized for (`num_processes`) and launches with the recipe's `accelerate` config; on N
 # nodes the runner divides gradient accumulation by N, so the global batch stays the recipe's (or the job
 # stops at once, saying why it cannot). Before anything is submitted, `make check` estimates every recipe's memory
-# per GPU on the cluster's cards (R1_GPU_MEMORY_GB, default 80): when one does not fit, its report is printed and
+# per GPU on the cluster's cards (R1_GPU_MEMORY_GB, default 79.6): when one does not fit, its report is printed and
 # nothing is submitted (R1_CHECK=0 submits anyway). `--key value` pairs after
 # `--` override every recipe. Jobs run in the current directory and log to runs/slurm/<job name>-<id>.log.
 SLURM_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -32,7 +32,7 @@ R1_ACCELERATE=${R1_ACCELERATE:-}          # a config of recipes/accelerate_confi
 R1_PYTHON=${R1_PYTHON:-$SLURM_DIR/../.venv/bin/python}
 R1_LOG_DIR=${R1_LOG_DIR:-runs/slurm}
 R1_SBATCH_ARGS=${R1_SBATCH_ARGS:-}        # any other sbatch options, e.g. "--qos=high --exclusive"
-R1_GPU_MEMORY_GB=${R1_GPU_MEMORY_GB:-80}  # memory of one of the cluster's GPUs (GiB), for the check before submitting
+R1_GPU_MEMORY_GB=${R1_GPU_MEMORY_GB:-79.6} # one GPU's memory in GiB as nvidia-smi shows it (H100 80GB), for the check
 R1_CHECK=${R1_CHECK:-1}                   # 0: submit without `make check`'s verdict (it still runs and prints)
 
 set -euo pipefail
@@ -64,8 +64,8 @@ PLAN=$("${PIPELINE[@]}" plan --model "$MODEL")
 command -v sbatch >/dev/null || die "sbatch not found: run on a Slurm login node"
 
 # Before anything is submitted: does every recipe fit the cluster's GPUs (python -m r1recipes.pipeline check)?
-CHECK=("${PIPELINE[@]}" check --model "$MODEL" --nodes "$R1_NODES" --gpu_memory_gb "$R1_GPU_MEMORY_GB"
-       --accelerate "$R1_ACCELERATE")
+CHECK=("${PIPELINE[@]}" check --model "$MODEL" --nodes "$R1_NODES" --shards "$R1_SHARDS"
+       --gpu_memory_gb "$R1_GPU_MEMORY_GB" --accelerate "$R1_ACCELERATE")
 ((${#OVERRIDES[@]} == 0)) || CHECK+=(--args "$(printf '%q ' "${OVERRIDES[@]}")")   # quoted as train.slurm does
 [[ -z $R1_GPUS_PER_NODE ]] || CHECK+=(--gpus "$R1_GPUS_PER_NODE")
 status=0

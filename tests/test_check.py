@@ -161,7 +161,7 @@ def test_check_json_itemises_memory_and_work_of_every_recipe():
     # ZeRO-3 on 8 GPUs: 12 bytes of optimizer state per parameter, an eighth on each GPU
     assert items["optimizer states"]["gib"] == pytest.approx(12 * PARAMETERS["Qwen/Qwen2.5-7B"] / 8 / 2**30, rel=1e-3)
     vllm = next(item for name, item in items.items() if name.startswith("vLLM"))
-    assert vllm["gib"] == pytest.approx(0.35 * 80) and vllm["phases"] == ["generate"]  # asleep in the update
+    assert vllm["gib"] == pytest.approx(0.35 * 79.6) and vllm["phases"] == ["generate"]  # asleep in the update
     assert stage2["work"]["completions_per_step"] == 8 * 1 * 64 and stage2["work"]["prompts_per_step"] == 32
     assert stage2["work"]["generated_tokens"] == 1000 * 512 * 32768
     assert stage2["vllm"]["vllm"]["per_rollout"] == 1024  # steps_per_generation 1024 x 1 on each of 8 GPUs
@@ -329,6 +329,11 @@ def test_a_recipe_that_does_not_fit_exits_1_and_the_change_it_suggests_fits(tmp_
         (["--model", "Qwen2.5-7B", "--args", "--num_processes x"], "num_processes must be a whole number"),
         (["--model", "Qwen2.5-7B", "--gpu_memory_gb", "nan"], "GPU_MEMORY_GB must be a number > 0"),
         (["--model", "Qwen2.5-7B", "--price_per_gpu_hour", "-1"], "must be a number >= 0"),
+        (["--model", "Qwen2.5-3B", "--args", "--num_generations 0"], "num_generations must be >= 1"),
+        (["--model", "Qwen2.5-3B", "--args", "--steps_per_generation 0"], "steps_per_generation must be >= 1"),
+        (["--model", "Qwen2.5-3B", "--args", "--vllm_tensor_parallel_size 0"], "vllm_tensor_parallel_size must be"),
+        (["--model", "Qwen2.5-3B", "--args", "--use_peft true --lora_r 0"], "lora_r must be >= 1"),
+        (["--model", "Qwen2.5-3B", "--gpu", "B200"], "or give --peak_tflops and --memory_tbs"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args, message, capsys):
@@ -386,3 +391,46 @@ def test_any_model_folder_is_read_from_its_config(tmp_path):
     recipes = json.loads(out[out.index("{") :])["recipes"]
     assert {r["model"] for r in recipes} == {str(folder)}
     assert {r["parameters"] for r in recipes} == {ModelShape.from_config({**config, "num_hidden_layers": 12}).params}
+
+
+def test_a_cpu_launch_is_sharded_by_its_config_and_never_told_to_take_a_gpu():
+    result = checked(STAGE1, accelerate="cpu_zero3")
+    assert not result.sized.on_gpu and result.sized.sharding == "zero3" and result.sized.gpus == 2
+    assert "ACCELERATE=cpu_zero3, 2 processes" in result.device
+    assert items(result)["policy weights"].gib == pytest.approx(4 * QWEN7B / 2 / GIB)  # fp32, over 2 processes
+    assert not result.fits and result.suggestion.startswith("no single change")
+
+
+def test_sizing_leaves_out_this_machines_checks_and_only_while_it_sizes():
+    from r1recipes.hardware import sizing_processes
+    from r1recipes.sft import make_parser
+
+    assert checked(STAGE1, "--tf32", "true").fits  # an H100 launch accepts tf32; this CPU does not
+    assert sizing_processes() is None
+    if not torch.cuda.is_available():  # the runner itself still refuses a GPU recipe here
+        with pytest.raises(RecipeError, match="needs a CUDA GPU"):
+            make_parser().parse(["--config", str(RECIPES / STAGE1)])
+
+
+def test_a_vllm_server_node_is_laid_out_as_train_slurm_does(tmp_path):
+    shutil.copytree(ROOT / "recipes", tmp_path / "recipes")
+    recipe = tmp_path / "recipes" / STAGE2
+    recipe.write_text(recipe.read_text().replace("vllm_mode: colocate", "vllm_mode: server"))
+    code, out = run_check("--model", "Qwen2.5-7B", "--nodes", "2", "--json", cwd=tmp_path)
+    stage2 = next(r for r in json.loads(out[out.index("{") :])["recipes"] if r["recipe"].endswith(STAGE2))
+    assert stage2["device"].startswith("8 x 79.6 GiB GPU, zero3 + a vLLM server node of 8")
+    assert stage2["time"]["gpus"] == 16  # 8 training, 8 serving
+    assert stage2["vllm"]["vllm_server"]["concurrent"] >= 1  # its context: the model's 131,072 positions
+    assert not any(item["name"].startswith("vLLM") for item in stage2["items"])
+
+
+def test_epochs_and_checkpoints_follow_the_trainers():
+    from r1recipes.check import Settings, checkpoints_kept
+
+    once, twice = checked(STAGE2), checked(STAGE2, "--num_iterations", "2")
+    assert once.work["epochs"] == pytest.approx(1000 * 512 / (93_733 * 16), abs=0.01)
+    assert twice.work["epochs"] == pytest.approx(once.work["epochs"] / 2, abs=0.01)  # each rollout used twice
+    assert checkpoints_kept(Settings(save_strategy="no", save_steps=10), 100) == 0
+    assert checkpoints_kept(Settings(save_strategy="steps", save_steps=10), 95) == 10
+    assert checkpoints_kept(Settings(save_strategy="steps", save_steps=10, save_total_limit=2), 95) == 2
+    assert checkpoints_kept(Settings(save_strategy="epoch", num_train_epochs=3), None) == 3

@@ -86,6 +86,7 @@ BYTES_PER_TOKEN_ON_DISK = 1.5  # stage 3's Parquet rows: ~4 characters a token, 
 SERVER_UTILIZATION = 0.9  # `trl vllm-serve`'s default gpu_memory_utilization
 # Cards to suggest, by the memory they show (nvidia-smi's MiB / 1024): an H100 80GB, an H200 (seen on the lent one)
 CARDS_GIB = {"H100 80GB": 79.6, "H200": 140.4}
+DEFAULT_GPU_MEMORY_GIB = CARDS_GIB["H100 80GB"]  # the card every GPU recipe here is sized for
 ALL_PHASES = ("generate", "update", "step")
 # PEFT's target modules for Llama and Qwen2 models when a recipe names none
 PEFT_DEFAULT_TARGETS = ["q_proj", "v_proj"]
@@ -163,6 +164,7 @@ class Hardware:
     accelerate: str | None  # ACCELERATE=, for every recipe
     throughput: Throughput
     nodes: int = 1
+    shards: int | None = None  # a generation recipe's Slurm array tasks (slurm/pipeline.sh --shards), one engine each
 
 
 def accelerate_config(name: str) -> dict:
@@ -222,18 +224,28 @@ def size(recipe: RecipeFile, hardware: Hardware, owners: dict[str, Path], extra:
     server_gpus = 0
     if not on_gpu:  # a CPU recipe: one process, or those of a cpu_* config
         gpus = _whole(accelerate_config(chosen), "num_processes", f"ACCELERATE={chosen}") if chosen else 1
-    elif recipe.runner == "generate":
-        gpus = (hardware.gpus or _whole(config, "tensor_parallel_size", recipe.path)) * hardware.nodes
+    elif recipe.runner == "generate":  # engines of tensor_parallel_size GPUs: Slurm's shards, else GPUS per node
+        engine = _whole(config, "tensor_parallel_size", recipe.path)
+        gpus = engine * hardware.shards if hardware.shards else (hardware.gpus or engine) * hardware.nodes
     elif config.get("use_vllm") and config.get("vllm_mode") == "server":
         server_gpus = per_node  # the last node serves; slurm/pipeline.sh gives such a recipe 2 nodes at least
         gpus = per_node * (max(hardware.nodes, 2) - 1)
+        server_tensor_parallel(per_node)
     else:
         gpus = per_node * hardware.nodes
     settings = parse_recipe(recipe, gpus if recipe.runner != "generate" else 1)
-    launch_name = (chosen or settings.get("accelerate")) if on_gpu else None
+    launch_name = (chosen or settings.get("accelerate")) if on_gpu else chosen or None
     model = starting_model(recipe, owners)
     return Sized(recipe, settings, model, model_shape(model), hardware, on_gpu, gpus, server_gpus,
                  launch_config(launch_name, gpus))  # fmt: skip
+
+
+def server_tensor_parallel(gpus: int) -> int:
+    """train.slurm's R1_VLLM_TP: GPUs an engine of the vLLM server takes; a whole number dividing the node's."""
+    value = os.environ.get("R1_VLLM_TP", "1")
+    if not value.isdigit() or int(value) < 1 or gpus % int(value):
+        raise RecipeError(f"R1_VLLM_TP must be a whole number >= 1 dividing the {gpus} GPUs of a node, got {value!r}")
+    return int(value)
 
 
 def _whole(config: dict, key: str, where) -> int:
@@ -338,7 +350,7 @@ def memory_plan(sized: Sized) -> MemoryPlan:
     run = training(sized)
     if sized.vllm and sized.server_gpus:
         server = MemoryPlan()
-        tp = int(os.environ.get("R1_VLLM_TP", "1"))  # train.slurm's, which passes the server no max_model_len
+        tp = server_tensor_parallel(sized.server_gpus)  # train.slurm passes the server no max_model_len
         plan.facts["vllm_server"] = vllm_memory(shape, Vllm(SERVER_UTILIZATION, shape.max_positions, tp), gib, server)
         plan.problems += [f"the vLLM server's node: {problem}" for problem in server.problems]
     elif sized.vllm:
@@ -351,7 +363,8 @@ def memory_plan(sized: Sized) -> MemoryPlan:
         plan.facts["vllm"] = facts
     training_memory(shape, run, plan)
     if sized.runner == "grpo" and not sized.vllm:
-        gathered = sized.sharding in ("zero3", "fsdp") and sized.gpus > 1 and bool(s.get("ds3_gather_for_generation"))
+        # TRL gathers ZeRO-3's partitions to generate (ds3_gather_for_generation); FSDP2 generates sharded
+        gathered = sized.sharding == "zero3" and sized.gpus > 1 and bool(s.get("ds3_gather_for_generation"))
         compute_bytes = 2 if run.mixed_precision else run.dtype_bytes
         transformers_generation(shape, sequences_per_rollout(sized, run), run.sequence, compute_bytes, plan, gathered)
     reward = (s.get("reward_kwargs") or {}).get("reward_model")
@@ -393,7 +406,7 @@ def decoding(sized: Sized, plan: MemoryPlan) -> Decoding | None:
     context = vllm_context(s, sized.shape)
     tp = s.int("tensor_parallel_size" if sized.runner == "generate" else "vllm_tensor_parallel_size", 1)
     if "vllm_server" in plan.facts:
-        tp = int(os.environ.get("R1_VLLM_TP", "1"))
+        tp = server_tensor_parallel(sized.server_gpus)
     return Decoding(facts["concurrent"], max(context - completion, 0) + completion / 2, tp)
 
 
@@ -430,7 +443,8 @@ def work_and_time(sized: Sized, plan: MemoryPlan, owners: dict[str, Path]) -> tu
             old_logps = run.accumulation % generate_every != 0 or (
                 sized.vllm and bool(s.get("vllm_importance_sampling_correction"))
             )
-            passes += run.reference_model + old_logps  # extra forward passes
+            reference = bool(s.get("beta"))  # the reference model's forward (LoRA: the adapters turned off)
+            passes += (reference + old_logps) / iterations  # extra forward passes, once a rollout
             completions = steps * per_step // iterations if steps else None
             generated = completions * run.scored if completions else None
             work.update(
@@ -558,6 +572,10 @@ def candidates(sized: Sized, plan: MemoryPlan):
         for tp in (2, 4, 8):
             if tp > s.int("tensor_parallel_size", 1):
                 yield f"tensor_parallel_size: {tp}", {"tensor_parallel_size": tp}, {}
+    if not sized.on_gpu:  # a CPU run: ZeRO-3 over its processes, if several; the rest are GPU changes
+        if sized.gpus > 1 and sized.sharding != "zero3" and sized.runner != "generate":
+            yield "ACCELERATE=cpu_zero3", {}, {"accelerate": "cpu_zero3"}
+        return
     if sized.runner != "generate" and sized.gpus > 1 and sized.sharding not in ("zero3", "fsdp"):
         yield "ACCELERATE=zero3", {}, {"accelerate": "zero3"}
     if sized.runner != "generate":
@@ -627,8 +645,9 @@ class RecipeCheck:
     def device(self) -> str:
         sized = self.sized
         if not sized.on_gpu:
-            processes = f", {sized.gpus} processes" if sized.gpus > 1 else ""
-            return f"CPU, {available(sized):.1f} GiB RAM (a CPU recipe: no num_processes{processes})"
+            chosen = sized.hardware.accelerate
+            why = f"ACCELERATE={chosen}, {sized.gpus} processes" if chosen else "a CPU recipe: no num_processes"
+            return f"CPU, {available(sized):.1f} GiB RAM ({why})"
         launch = sized.sharding
         if sized.runner == "generate":
             backend = sized.settings.get("backend")
@@ -783,7 +802,7 @@ def folder_disk_line(results: list[RecipeCheck]) -> str | None:
 
 def main(args) -> int:
     """The `check` command: every recipe's check, as tables or --json; the exit status says whether all fit."""
-    for name, value in (("GPUS", args.gpus), ("--nodes", args.nodes)):
+    for name, value in (("GPUS", args.gpus), ("--nodes", args.nodes), ("--shards", args.shards)):
         if value is not None and value < 1:
             raise RecipeError(f"{name} must be a whole number >= 1, got {value}")
     numbers = {"GPU_MEMORY_GB": args.gpu_memory_gb, "--peak_tflops": args.peak_tflops,
@@ -794,19 +813,17 @@ def main(args) -> int:
             raise RecipeError(f"{name} must be a number > 0, got {value}")
     if not (math.isfinite(args.price_per_gpu_hour) and args.price_per_gpu_hour >= 0):
         raise RecipeError(f"--price_per_gpu_hour must be a number >= 0, got {args.price_per_gpu_hour}")
-    if args.gpu not in PEAK_TFLOPS:
-        raise RecipeError(f"unknown --gpu '{args.gpu}' (known: {', '.join(PEAK_TFLOPS)}); or give --peak_tflops")
+    if args.gpu not in PEAK_TFLOPS and not (args.peak_tflops and args.memory_tbs):
+        known = ", ".join(PEAK_TFLOPS)
+        raise RecipeError(f"unknown --gpu '{args.gpu}' (known: {known}); or give --peak_tflops and --memory_tbs")
     if args.accelerate:
         accelerate_config(args.accelerate)  # an unknown name is bad input, whatever the recipes
     throughput = Throughput(
         args.train_tokens_per_s, args.generate_tokens_per_s, args.peak_tflops or PEAK_TFLOPS[args.gpu],
         args.memory_tbs or MEMORY_TBS[args.gpu], args.price_per_gpu_hour,
     )  # fmt: skip
-    hardware = Hardware(args.gpus, args.gpu_memory_gb, args.accelerate or None, throughput, args.nodes)
-    try:
-        results = check_folder(model_folder(args.model), hardware, shlex.split(args.args))
-    except ValueError as exc:  # the counts' own refusals (a vLLM share out of range)
-        raise RecipeError(str(exc)) from None
+    hardware = Hardware(args.gpus, args.gpu_memory_gb, args.accelerate or None, throughput, args.nodes, args.shards)
+    results = check_folder(model_folder(args.model), hardware, shlex.split(args.args))
     if args.json:
         report = {"recipes": [r.as_json() for r in results], "throughput": dataclasses.asdict(throughput)}
         print(json.dumps(report, indent=1))

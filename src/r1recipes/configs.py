@@ -197,6 +197,8 @@ class ModelArguments(trl.ModelConfig):
             self.lora_target_modules = [self.lora_target_modules]
         if not self.model_name_or_path:
             raise RecipeError("model_name_or_path is required")
+        if self.use_peft and self.lora_r < 1:
+            raise RecipeError(f"lora_r must be >= 1, got {self.lora_r}")
         check_model_path(self.model_name_or_path)
         if (self.load_in_4bit or self.load_in_8bit) and not _sizing() and not _has_cuda():
             raise RecipeError("load_in_4bit/load_in_8bit (QLoRA) need a CUDA GPU and the `quant` extra")
@@ -258,12 +260,14 @@ class StageArguments:
                 self.use_cpu, self.bf16, self.fp16 = True, False, False
         hardware.fit_batch(self, _world_size())
         self.check_batch()
-        if _sizing() and not self.use_cpu:  # transformers refuses bf16 where no GPU is; the launch sized has one
-            self.use_cpu = True
+        if _sizing() and not self.use_cpu:
+            # transformers refuses bf16 and tf32 where this machine lacks them; the launch sized has them. (Its
+            # post-init also makes accelerate's CPU state for this process: `make check` never trains in it.)
+            tf32, self.use_cpu, self.tf32 = self.tf32, True, None
             try:
                 super().__post_init__()
             finally:
-                self.use_cpu = False
+                self.use_cpu, self.tf32 = False, tf32
         else:
             super().__post_init__()
 
@@ -307,6 +311,10 @@ class GRPOConfig(StageArguments, trl.GRPOConfig):
 
         self.reward_kwargs = parse_structured(self.reward_kwargs, "reward_kwargs") or {}
         check_reward_config(self.reward_funcs, self.reward_kwargs, self.reward_weights)
+        counts = ("num_generations", "num_iterations", "max_completion_length", "vllm_tensor_parallel_size")
+        for name in [*counts, *(["steps_per_generation"] if self.steps_per_generation is not None else [])]:
+            if getattr(self, name) < 1:  # TRL divides by some of them
+                raise RecipeError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.use_vllm:
             check_room_for_prompt(self, "vllm_max_model_length", "max_completion_length")
         super().__post_init__()

@@ -50,6 +50,8 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from r1recipes import RecipeError
+
 GIB = 2**30
 MODEL_CONFIGS = Path(__file__).parent / "model_configs"  # <org>--<name>.json for each model the recipes name
 DECODER_TYPES = ("llama", "qwen2", "qwen3", "mistral")  # dense decoders whose parameters are counted below
@@ -248,8 +250,10 @@ def state_bytes(run: Training) -> tuple[int, int, int]:
     """Bytes per trained parameter of (weights, gradients, optimizer states), before any sharding."""
     if run.lora_params:
         weights, grads, states = 4, 4, 8  # PEFT keeps adapters in fp32
-    elif run.sharding.startswith("zero"):
-        weights, grads, states = 2, 2, 12 if run.mixed_precision else 8  # + fp32 master weights
+    elif run.sharding.startswith("zero") and run.mixed_precision:
+        weights, grads, states = 2, 2, 12  # + fp32 master weights
+    elif run.sharding.startswith("zero"):  # fp32 (a CPU run): the weights are the master copy
+        weights, grads, states = run.dtype_bytes, run.dtype_bytes, 2 * run.dtype_bytes
     elif run.sharding == "fsdp":
         weights, grads, states = (4 if run.mixed_precision else run.dtype_bytes), 4, 8  # accelerate upcasts to fp32
     else:
@@ -362,7 +366,7 @@ def vllm_memory(shape: ModelShape, engine: Vllm, gpu_gib: float, plan: MemoryPla
     """vLLM's share of the card, during `phases`; a problem when its KV cache cannot hold one full sequence.
     Returns its figures: KV cache GiB, GiB a full-length sequence takes, full-length sequences at once."""
     if not 0 < engine.utilization <= 1:
-        raise ValueError(f"a vLLM gpu_memory_utilization must be in (0, 1], got {engine.utilization}")
+        raise RecipeError(f"a vLLM gpu_memory_utilization must be in (0, 1], got {engine.utilization}")
     share = engine.utilization * gpu_gib
     weights = shape.params * 2 / engine.tensor_parallel / GIB
     kv_gib = max(share - weights - VLLM_OVERHEAD_GIB, 0.0)

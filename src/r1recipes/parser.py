@@ -167,7 +167,7 @@ class RecipeParser(TrlParser):
         except RecipeError as exc:
             message = str(exc)
             raise RecipeError(message if message.startswith("command line") else f"{source}: {message}") from None
-        except (ValueError, TypeError) as exc:  # __post_init__ checks of TRL and transformers
+        except (ValueError, TypeError, ArithmeticError) as exc:  # __post_init__ checks of TRL and transformers
             raise RecipeError(f"{source}: {' '.join(str(exc).split())}") from None
         if unknown:
             flag = next((a for a in unknown if a.startswith("--")), unknown[0])

@@ -9,7 +9,7 @@
     python -m r1recipes.pipeline get RECIPE use_vllm --default false   # a recipe value (or `runner`), for Slurm
     python -m r1recipes.pipeline fork --from Qwen2.5-3B --to my-countdown
     python -m r1recipes.pipeline clean --model SmolLM2-135M   # make demo-clean: runs/SmolLM2-135M, its built inputs
-    python -m r1recipes.pipeline check --model Qwen2.5-7B [--gpus 8 --gpu_memory_gb 80] [--json]   # make check
+    python -m r1recipes.pipeline check --model Qwen2.5-7B [--gpus 8 --gpu_memory_gb 79.6] [--json]   # make check
 
 Before anything starts, every recipe of the run is checked: its output must not overlap another recipe's,
 and each input must be complete (the error names the make target that produces it), made earlier in this
@@ -282,7 +282,9 @@ def make_parser() -> argparse.ArgumentParser:
     sizing.add_argument("--model", default="")
     sizing.add_argument("--gpus", type=int, default=None, help="GPUs per node of each run; default: the recipe's")
     sizing.add_argument("--nodes", type=int, default=1, help="nodes of each training run")
-    sizing.add_argument("--gpu_memory_gb", type=float, default=80.0, help="memory of one GPU in GiB (H100: 80)")
+    memory = "one GPU's memory in GiB as nvidia-smi shows it (H100 80GB: 79.6, H200: 140.4)"
+    sizing.add_argument("--gpu_memory_gb", type=float, default=79.6, help=memory)
+    sizing.add_argument("--shards", type=int, default=None, help="a generation recipe's Slurm shards (engines)")
     sizing.add_argument("--accelerate", default="", help="a config of recipes/accelerate_configs/ for every recipe")
     sizing.add_argument("--args", default="", help="recipe overrides, as for run")
     sizing.add_argument("--gpu", default="H100", help="the card whose dense bf16 peak sets the assumed throughputs")
