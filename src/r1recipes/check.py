@@ -1,9 +1,9 @@
 """`make check`: before a GPU hour is spent, whether each recipe of a folder fits, how long it takes, what it costs.
 
-    python -m r1recipes.pipeline check --model Qwen2.5-7B [--gpus 8] [--nodes 1] [--gpu_memory_gb 80] \
+    python -m r1recipes.pipeline check --model Qwen2.5-7B [--gpus 8] [--nodes 1] [--gpu_memory_gb 79.6] \
         [--accelerate zero3] [--args "--key value"] [--gpu H100 | --peak_tflops N --memory_tbs N] \
         [--train_tokens_per_s N] [--generate_tokens_per_s N] [--price_per_gpu_hour 2.0] [--json]
-    make check MODEL=Qwen2.5-7B [GPUS=8 NODES=1 GPU_MEMORY_GB=80 ARGS="..." CHECK_ARGS="--json"]
+    make check MODEL=Qwen2.5-7B [GPUS=8 NODES=1 GPU_MEMORY_GB=79.6 ARGS="..." CHECK_ARGS="--json"]
 
 Every recipe of the folder is parsed by its runner as it would be when launched on those GPUs (every value and
 cross-field check, the batch rescaled to the process count or refused), without the checks of this machine and

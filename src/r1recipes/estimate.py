@@ -1,6 +1,6 @@
 """Memory per GPU, work and time of a training or generation run, from a model's config.json alone.
 
-    python -m r1recipes.pipeline check --model Qwen2.5-7B [--gpus 8 --gpu_memory_gb 80] [--json]   # make check
+    python -m r1recipes.pipeline check --model Qwen2.5-7B [--gpus 8 --gpu_memory_gb 79.6] [--json]   # make check
 
 Every figure is counted from the config (layers, hidden size, heads, KV heads, intermediate size, vocabulary) and
 the recipe's settings, never from weights, so it runs anywhere, with no GPU. What each count assumes:
