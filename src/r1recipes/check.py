@@ -118,9 +118,9 @@ def read_model_config(model: str) -> dict:
         raise RecipeError(f"could not read config.json of '{model}' from the Hub ({exc.__class__.__name__})") from None
 
 
-def model_shape(model: str) -> ModelShape:
+def model_shape(model: str, config: dict | None = None) -> ModelShape:
     try:
-        return ModelShape.from_config(read_model_config(model), model)
+        return ModelShape.from_config(config or read_model_config(model), model)
     except ValueError as exc:
         raise RecipeError(str(exc)) from None
 
@@ -200,6 +200,7 @@ class Sized:
     gpus: int  # training processes, or a generation recipe's GPUs
     server_gpus: int  # GPUs of the vLLM server's node (vllm_mode: server), else 0
     launch: tuple[str, bool, bool]  # (sharding, optimizer offloaded, parameters offloaded)
+    model_dtype: str | None  # the dtype the model's config was saved in (`dtype: auto` loads it so)
 
     @property
     def runner(self) -> str:
@@ -236,8 +237,10 @@ def size(recipe: RecipeFile, hardware: Hardware, owners: dict[str, Path], extra:
     settings = parse_recipe(recipe, gpus if recipe.runner != "generate" else 1)
     launch_name = (chosen or settings.get("accelerate")) if on_gpu else chosen or None
     model = starting_model(recipe, owners)
-    return Sized(recipe, settings, model, model_shape(model), hardware, on_gpu, gpus, server_gpus,
-                 launch_config(launch_name, gpus))  # fmt: skip
+    model_config = read_model_config(model)  # read once: the shape and the dtype `auto` loads
+    saved_dtype = model_config.get("torch_dtype") or model_config.get("dtype")
+    return Sized(recipe, settings, model, model_shape(model, model_config), hardware, on_gpu, gpus, server_gpus,
+                 launch_config(launch_name, gpus), saved_dtype)  # fmt: skip
 
 
 def server_tensor_parallel(gpus: int) -> int:
@@ -264,8 +267,7 @@ def dtype_bytes(sized: Sized) -> int:
         return 4
     dtype = sized.settings.get("dtype")
     if dtype in (None, "auto"):
-        config = read_model_config(sized.model)
-        dtype = config.get("torch_dtype") or config.get("dtype")
+        dtype = sized.model_dtype
     return 4 if dtype in (None, "float32", "fp32") else 2
 
 

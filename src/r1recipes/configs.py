@@ -200,14 +200,14 @@ class ModelArguments(trl.ModelConfig):
         if self.use_peft and self.lora_r < 1:
             raise RecipeError(f"lora_r must be >= 1, got {self.lora_r}")
         check_model_path(self.model_name_or_path)
-        if (self.load_in_4bit or self.load_in_8bit) and not _sizing() and not _has_cuda():
+        if (self.load_in_4bit or self.load_in_8bit) and not _sizing_elsewhere() and not _has_cuda():
             raise RecipeError("load_in_4bit/load_in_8bit (QLoRA) need a CUDA GPU and the `quant` extra")
 
 
-def _sizing() -> bool:
+def _sizing_elsewhere() -> bool:
     from r1recipes import hardware
 
-    return hardware.sizing_processes() is not None
+    return hardware.sizing_elsewhere()
 
 
 def _has_cuda() -> bool:
@@ -251,7 +251,7 @@ class StageArguments:
             self.bf16, self.fp16 = False, False
             if hasattr(self, "use_vllm"):
                 self.use_vllm = False
-        elif hardware.sizing_processes() is None:  # `make check` sizes a launch elsewhere
+        elif not hardware.sizing_elsewhere():  # `make check` sizes a launch elsewhere
             features = hardware.gpu_features(vars(self)) + hardware.launched_features()
             hardware.require_gpu(features, vllm=hardware.wants_vllm(vars(self)))
             if not _has_accelerator():
@@ -260,7 +260,7 @@ class StageArguments:
                 self.use_cpu, self.bf16, self.fp16 = True, False, False
         hardware.fit_batch(self, _world_size())
         self.check_batch()
-        if _sizing() and not self.use_cpu:
+        if hardware.sizing_elsewhere() and not self.use_cpu:
             # transformers refuses bf16 and tf32 where this machine lacks them; the launch sized has them. (Its
             # post-init also makes accelerate's CPU state for this process: `make check` never trains in it.)
             tf32, self.use_cpu, self.tf32 = self.tf32, True, None
@@ -377,7 +377,7 @@ class SamplingArguments:
         if not 0 < self.gpu_memory_utilization <= 1:
             raise RecipeError(f"gpu_memory_utilization must be in (0, 1], got {self.gpu_memory_utilization}")
         check_room_for_prompt(self, "max_model_length", "max_new_tokens")
-        if self.backend == "vllm" and not _sizing():
+        if self.backend == "vllm" and not _sizing_elsewhere():
             from r1recipes import hardware
 
             hardware.require_gpu(["vLLM (backend: vllm)"], vllm=True)

@@ -56,6 +56,11 @@ def sizing_processes() -> int | None:
     return _SIZING.get()
 
 
+def sizing_elsewhere() -> bool:
+    """Inside `sizing`: the checks of this machine and of inputs' existence are not this parse's to make."""
+    return _SIZING.get() is not None
+
+
 @dataclass(frozen=True)
 class Machine:
     cuda_gpus: int
@@ -172,9 +177,9 @@ def fit_batch(args, processes: int) -> None:
             )
         setattr(args, name, total // processes)
         changes.append(f"{name} {value} -> {total // processes}")
-    global_batch = processes * args.per_device_train_batch_size * args.gradient_accumulation_steps
-    if sizing_processes() is not None:
+    if sizing_elsewhere():
         return  # `make check` reports the batch itself
+    global_batch = processes * args.per_device_train_batch_size * args.gradient_accumulation_steps
     notice(
         f"sized for {sized} processes, running on {processes}: {', '.join(changes)}; "
         f"global batch {global_batch} sequences, as the recipe states"

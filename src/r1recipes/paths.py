@@ -35,15 +35,15 @@ def hub_offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in ("1", "ON", "YES", "TRUE")
 
 
-def _sizing() -> bool:
+def _sizing_elsewhere() -> bool:
     """`make check` parses recipes whose inputs are not made yet (it reports missing ones itself)."""
-    from r1recipes.hardware import sizing_processes
+    from r1recipes.hardware import sizing_elsewhere
 
-    return sizing_processes() is not None
+    return sizing_elsewhere()
 
 
 def check_model_path(name: str) -> None:
-    if os.path.exists(os.path.expanduser(name)) or _sizing():
+    if os.path.exists(os.path.expanduser(name)) or _sizing_elsewhere():
         return
     if looks_local(name):
         raise RecipeError(f"model not found: {name}")
@@ -52,7 +52,11 @@ def check_model_path(name: str) -> None:
 
 def check_dataset_path(name: str) -> None:
     """A Hub dataset id must exist; a local path is the loader's to judge (a data file may be made first)."""
-    if not os.path.exists(os.path.expanduser(name)) and not looks_local(name, tuple(LOCAL_FORMATS)) and not _sizing():
+    if (
+        not os.path.exists(os.path.expanduser(name))
+        and not looks_local(name, tuple(LOCAL_FORMATS))
+        and not _sizing_elsewhere()
+    ):
         check_hub_id(name, "dataset")
 
 
