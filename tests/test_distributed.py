@@ -136,3 +136,19 @@ def test_a_reward_failing_on_one_rank_stops_every_rank(tmp_path, tiny_model, ari
         "ConnectionError: reward server unreachable\n" in result.stderr
     )
     assert not (tmp_path / "out" / "stage.json").exists()
+
+
+def test_zero3_run_stopped_after_its_last_checkpoint_finishes_from_it(tmp_path, tiny_model, arithmetic_file):
+    """A run that saved checkpoint-2 at its last step and lost stage.json (as a kill just before it would): the
+    rerun loads the DeepSpeed checkpoint on both ranks, trains no step 3, and saves checkpoint-2's weights."""
+    out = tmp_path / "sft"
+    fields = tiny_sft_fields(tiny_model, arithmetic_file, out, max_steps=2, save_strategy="steps", save_steps=2)
+    recipe = write_recipe(tmp_path / "sft.yaml", **fields)
+    assert launch("cpu_zero3.yaml", "sft", recipe).returncode == 0
+    (out / "stage.json").unlink()
+    result = launch("cpu_zero3.yaml", "sft", recipe)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "saved at the last step: finishing from it" in result.stderr
+    stage = json.loads((out / "stage.json").read_text())
+    assert stage["global_step"] == 2 and stage["resumed_from"].endswith("checkpoint-2")
+    assert not changed(weights(out / "checkpoint-2"), weights(out))

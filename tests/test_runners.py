@@ -13,6 +13,7 @@ from safetensors.torch import load_file
 from transformers import TrainerCallback
 
 from r1recipes import RecipeError, grpo, sft
+from r1recipes.synthetic import arithmetic_rows, write_jsonl
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -132,3 +133,112 @@ def test_two_process_data_parallel_on_cpu(runner, fields_for, tmp_path, tiny_mod
     stage = json.loads((out / "stage.json").read_text())
     assert stage["world_size"] == 2 and stage["global_step"] == 2
     assert changed(weights(tiny_model), weights(out))
+
+
+def interrupted_after_step_4(tmp_path, tiny_model, arithmetic_file):
+    """A run of 4 steps, checkpointed every 2, stopped right after checkpoint-4 was written (before stage.json),
+    with a constant learning rate so that an extra step would change the weights."""
+    out = tmp_path / "interrupted"
+    fields = tiny_sft_fields(
+        tiny_model,
+        arithmetic_file,
+        out,
+        max_steps=4,
+        save_strategy="steps",
+        save_steps=2,
+        lr_scheduler_type="constant",
+    )
+    recipe = write_recipe(tmp_path / "interrupted.yaml", **fields)
+
+    class StopAfterStep4(TrainerCallback):
+        def on_save(self, args, state, control, **kwargs):
+            if state.global_step == 4:
+                raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run(sft, recipe, callbacks=[StopAfterStep4()])
+    assert {p.name for p in out.glob("checkpoint-*")} == {"checkpoint-2", "checkpoint-4"}
+    assert not (out / "stage.json").exists()
+    return out, recipe
+
+
+def cut_short(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+@pytest.mark.parametrize(
+    "damage,why",
+    [
+        (lambda c: (c / "trainer_state.json").unlink(), "no trainer_state.json"),
+        (lambda c: cut_short(c / "trainer_state.json"), "trainer_state.json is cut short"),
+        (lambda c: cut_short(c / "model.safetensors"), "model.safetensors is cut short"),
+    ],
+    ids=["state-missing", "state-cut-short", "weights-cut-short"],
+)
+def test_a_checkpoint_left_half_written_is_set_aside_and_the_newest_complete_one_resumed(
+    damage, why, tmp_path, tiny_model, arithmetic_file, capsys
+):
+    """A kill while checkpoint-4 was being written: the rerun trained on from checkpoint-2, not a traceback."""
+    out, recipe = interrupted_after_step_4(tmp_path, tiny_model, arithmetic_file)
+    damage(out / "checkpoint-4")
+    first = FirstStep()
+    record = run(sft, recipe, callbacks=[first])
+    assert record["resumed_from"].endswith("checkpoint-2") and first.first == 3 and record["global_step"] == 4
+    err = capsys.readouterr().err
+    assert f"set aside checkpoint-4 ({why}" in err and "as incomplete-checkpoint-4" in err
+    assert (out / "incomplete-checkpoint-4").is_dir() and (out / "stage.json").exists()
+
+
+def test_a_run_killed_after_its_last_checkpoint_finishes_without_another_step(
+    tmp_path, tiny_model, arithmetic_file, capsys
+):
+    out, recipe = interrupted_after_step_4(tmp_path, tiny_model, arithmetic_file)
+    first = FirstStep()
+    record = run(sft, recipe, callbacks=[first])
+    assert first.first is None, "trained a step after the last one"
+    assert record["global_step"] == 4 and record["resumed_from"].endswith("checkpoint-4")
+    assert "saved at the last step: finishing from it" in capsys.readouterr().err
+    final, saved = weights(out), weights(out / "checkpoint-4")
+    assert final.keys() == saved.keys() and not changed(saved, final)
+    assert json.loads((out / "trainer_state.json").read_text())["global_step"] == 4
+
+
+def test_a_stage_that_would_train_0_steps_is_refused_before_anything_is_written(tmp_path, tiny_model, arithmetic_file):
+    out = tmp_path / "out"
+    fields = tiny_sft_fields(tiny_model, arithmetic_file, out, max_steps=-1, num_train_epochs=0)
+    with pytest.raises(RecipeError, match=r"num_train_epochs 0.0 and max_steps -1 train 0 steps"):
+        run(sft, write_recipe(tmp_path / "epochs0.yaml", **fields))
+    assert not out.exists()
+
+
+def test_grpo_given_fewer_prompts_than_one_generation_batch_is_refused(tmp_path, tiny_model):
+    """TRL's sampler drops a batch that is not full: 3 prompts against 4 a batch trained 0 steps, then stage.json
+    was written and the next stage started from an untrained model."""
+    data = write_jsonl(arithmetic_rows(3, seed=0), tmp_path / "three.jsonl")
+    out = tmp_path / "out"
+    fields = tiny_grpo_fields(tiny_model, data, out, per_device_train_batch_size=8, num_generations=2)
+    with pytest.raises(RecipeError, match=r"3 training prompts, fewer than the 4 one generation batch takes"):
+        run(grpo, write_recipe(tmp_path / "few.yaml", **fields))
+    assert not out.exists()
+
+
+def test_a_runner_refuses_to_save_over_its_own_model(tmp_path, tiny_model, arithmetic_file):
+    before = (tiny_model / "model.safetensors").read_bytes()
+    fields = tiny_sft_fields(tiny_model, arithmetic_file, f"{tiny_model}/../{tiny_model.name}")
+    with pytest.raises(RecipeError, match=r"is the model's own folder: saving would overwrite its weights"):
+        run(sft, write_recipe(tmp_path / "over.yaml", **fields))
+    assert (tiny_model / "model.safetensors").read_bytes() == before and not (tiny_model / "stage.json").exists()
+
+
+def test_grpo_refuses_prompts_that_leave_no_room_for_the_completion(tmp_path, tiny_model, arithmetic_file):
+    """The tiny model's context is 2,048 tokens; TRL 1.16 does not truncate prompts."""
+    rows = arithmetic_rows(8, seed=0)
+    rows[5]["problem"] = "Add these: " + " + ".join(["1"] * 1500)
+    data = write_jsonl(rows, tmp_path / "long.jsonl")
+    out = tmp_path / "out"
+    fields = tiny_grpo_fields(tiny_model, data, out, max_completion_length=48)
+    with pytest.raises(RecipeError, match=r"1 of 8 prompts are longer than the 2,000 tokens that the model's context "
+                       r"\(2,048\) leaves beside max_completion_length \(48\); the longest, [\d,]+ tokens, begins "
+                       r"'Add these: 1 \+ 1"):  # fmt: skip
+        run(grpo, write_recipe(tmp_path / "long.yaml", **fields))
+    assert not (out / "stage.json").exists()

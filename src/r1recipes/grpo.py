@@ -44,14 +44,57 @@ def main(data_args, training_args, model_args, recipe: Recipe | None = None, cal
         then the rewards' start-up work on every process (a reward model loads here, not mid-step on one rank)."""
         train, test = grpo_datasets(data_args, seed)
         check_reward_columns(training_args.reward_funcs, training_args.reward_kwargs, train.column_names)
+        check_rows(len(train), training_args)
         for reward in reward_funcs:
             reward.prepare()
         return train, test
 
+    def prompts_that_fit(train, tokenizer, model):
+        check_prompt_lengths(train, tokenizer, model.config, training_args)
+
     return train_stage(
         "grpo", RewardTalliesGRPOTrainer, datasets_then_rewards, data_args, training_args, model_args, recipe,
-        callbacks, reward_funcs=reward_funcs,
+        callbacks, check_inputs=prompts_that_fit, reward_funcs=reward_funcs,
     )  # fmt: skip
+
+
+def check_rows(rows: int, training_args) -> None:
+    """TRL's sampler drops a generation batch that is not full: fewer rows than one batch's prompts train nothing."""
+    per_batch = training_args.generation_batch_size // training_args.num_generations
+    if rows < per_batch:
+        raise RecipeError(
+            f"{rows} training prompts, fewer than the {per_batch} one generation batch takes (generation_batch_size "
+            f"{training_args.generation_batch_size} / num_generations {training_args.num_generations}): the stage "
+            "would train 0 steps; add rows or lower per_device_train_batch_size or steps_per_generation"
+        )
+
+
+def check_prompt_lengths(train, tokenizer, model_config, training_args) -> None:
+    """Refuse prompts that leave no room for `max_completion_length` in the model's context (or vLLM's). TRL 1.16
+    has no prompt truncation: such prompts were sampled as they were, tens of seconds a step, without a word."""
+    contexts = {"the model's context": getattr(model_config, "max_position_embeddings", None)}
+    if training_args.use_vllm:
+        contexts["vllm_max_model_length"] = training_args.vllm_max_model_length
+    name, context = min(((n, c) for n, c in contexts.items() if c), key=lambda item: item[1], default=(None, None))
+    if context is None:
+        return
+    room = context - training_args.max_completion_length
+    prompts = train["prompt"]
+    texts = [
+        tokenizer.apply_chat_template(p, tokenize=False, add_generation_prompt=True) if isinstance(p, list) else p
+        for p in prompts
+    ]
+    lengths = [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
+    too_long = [row for row, length in enumerate(lengths) if length > room]
+    if too_long:
+        longest = max(too_long, key=lengths.__getitem__)
+        prompt = prompts[longest][-1]["content"] if isinstance(prompts[longest], list) else prompts[longest]
+        raise RecipeError(
+            f"{len(too_long)} of {len(lengths)} prompts are longer than the {max(room, 0):,} tokens that {name} "
+            f"({context:,}) leaves beside max_completion_length ({training_args.max_completion_length:,}); the "
+            f"longest, {lengths[longest]:,} tokens, begins {' '.join(str(prompt).split())[:60]!r}: drop them from "
+            "the dataset, or lower max_completion_length"
+        )
 
 
 def make_parser() -> RecipeParser:

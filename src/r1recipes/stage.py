@@ -1,7 +1,9 @@
 """A stage's life around `trainer.train()`: skip when complete, resume, save, and mark complete.
 
 `output_dir/stage.json` is written last, atomically, after the final model and tokenizer: its presence
-means the stage is complete, and the pipeline relies on that to skip finished stages on a rerun.
+means the stage is complete, and the pipeline relies on that to skip finished stages on a rerun. A rerun resumes
+from the newest complete checkpoint, and one saved at the last step only finishes (`checkpoints.py`). A stage that
+would train 0 steps, or save over its own model, is refused before anything loads.
 """
 
 import shutil
@@ -10,9 +12,9 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from transformers.trainer_utils import get_last_checkpoint
+from transformers import TrainerCallback
 
-from r1recipes import RecipeError, notice
+from r1recipes import RecipeError, checkpoints, notice
 from r1recipes.files import STAGE_FILE, write_json
 from r1recipes.models.loading import load_policy
 from r1recipes.parser import Recipe
@@ -24,20 +26,46 @@ def run_cli(main, make_parser, argv: list[str] | None = None) -> None:
         main(*make_parser().parse(argv))
     except RecipeError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        end_process_group()
         sys.exit(2)
+    end_process_group()
+
+
+def end_process_group() -> None:
+    """Leave torch.distributed before the interpreter exits. Without it, gloo's worker threads were torn down
+    during finalisation and a rank that had finished its stage aborted ('terminate called without an active
+    exception', SIGABRT), failing the launch after stage.json was written (seen once in CI, ZeRO-3 on CPU)."""
+    import torch.distributed
+
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
 
 
 def train_stage(
-    runner, trainer_class, make_datasets, data_args, training_args, model_args, recipe, callbacks, **trainer_kwargs
+    runner,
+    trainer_class,
+    make_datasets,
+    data_args,
+    training_args,
+    model_args,
+    recipe,
+    callbacks,
+    check_inputs=None,
+    **trainer_kwargs,
 ) -> dict | None:
-    """What every runner does: skip if complete, load data then model, train with TRL, mark complete."""
+    """What every runner does: skip if complete, load data then model, train with TRL, mark complete.
+    `check_inputs(train, tokenizer, model)`, when given, refuses rows the loaded model cannot take."""
     from trl import get_peft_config
 
+    check_steps(training_args)
+    check_not_the_input(training_args.output_dir, model_args.model_name_or_path)
     stage = Stage(runner, training_args, recipe)
     if stage.complete:
         return None
     train, test = make_datasets(data_args, training_args.seed)
     tokenizer, model = load_policy(model_args, training_args.trust_remote_code)
+    if check_inputs:
+        check_inputs(train, tokenizer, model)
     trainer = trainer_class(
         model=model,
         args=training_args,
@@ -52,6 +80,21 @@ def train_stage(
         # SFTTrainer silently drops rows whose completion was truncated away
         raise RecipeError(f"no training rows left after tokenization: raise max_length ({training_args.max_length})")
     return stage.run(trainer)
+
+
+def check_steps(training_args) -> None:
+    """A stage that would train 0 steps must not start: it would be marked complete with an untrained model."""
+    if training_args.max_steps <= 0 and training_args.num_train_epochs <= 0:
+        raise RecipeError(
+            f"num_train_epochs {training_args.num_train_epochs} and max_steps {training_args.max_steps} "
+            "train 0 steps: set one of them above 0"
+        )
+
+
+def check_not_the_input(output_dir: str, model: str) -> None:
+    """Saving into the folder the model is read from would overwrite its weights (`make` refuses it too)."""
+    if Path(output_dir).expanduser().resolve() == Path(model).expanduser().resolve():
+        raise RecipeError(f"output_dir {output_dir} is the model's own folder: saving would overwrite its weights")
 
 
 def _git(*args: str) -> str | None:
@@ -105,7 +148,11 @@ class Stage:
 
     def _start_over(self, accelerator) -> None:
         if accelerator.is_main_process and self.output_dir.is_dir():
-            for path in [*self.output_dir.glob("checkpoint-*"), self.output_dir / STAGE_FILE]:
+            old = [
+                *self.output_dir.glob("checkpoint-*"),
+                *self.output_dir.glob(f"{checkpoints.SET_ASIDE}checkpoint-*"),
+            ]
+            for path in [*old, self.output_dir / STAGE_FILE]:
                 if path.is_dir():
                     shutil.rmtree(path)
                 elif path.exists():
@@ -113,27 +160,41 @@ class Stage:
             notice(f"starting over: removed checkpoints and {STAGE_FILE} from {self.output_dir}")
         accelerator.wait_for_everyone()
 
-    def _resume_point(self) -> str | None:
+    def _resume_point(self, accelerator) -> str | None:
+        """The checkpoint given, else the newest complete one; newer incomplete ones are set aside (by the main
+        process, once every process has chosen)."""
         if self.args.resume_from_checkpoint:
             return self.args.resume_from_checkpoint
-        last = get_last_checkpoint(str(self.output_dir)) if self.output_dir.is_dir() else None
-        if last:
-            notice(f"resuming from {last} (pass --start_over true to train from step 0)")
-        return last
+        newest, incomplete = checkpoints.newest_complete(self.output_dir)
+        accelerator.wait_for_everyone()
+        if accelerator.is_main_process:
+            for folder, why in incomplete:
+                notice(f"set aside {folder.name} ({why}) as {checkpoints.set_aside(folder).name}")
+        accelerator.wait_for_everyone()
+        if newest:
+            notice(f"resuming from {newest} (pass --start_over true to train from step 0)")
+        return str(newest) if newest else None
 
     def run(self, trainer) -> dict:
         """Train (resuming when a checkpoint exists), save model and tokenizer, then write stage.json."""
         if self.args.start_over:
             self._start_over(trainer.accelerator)
-        resumed_from = self._resume_point()
-        result = trainer.train(resume_from_checkpoint=resumed_from)
+        resumed_from = self._resume_point(trainer.accelerator)
+        metrics = {}
+        if resumed_from and checkpoints.finished(Path(resumed_from)):
+            notice(f"{resumed_from} was saved at the last step: finishing from it, training nothing more")
+            trainer.add_callback(StopBeforeAnotherStep())
+        try:
+            metrics = trainer.train(resume_from_checkpoint=resumed_from).metrics
+        except NothingLeftToTrain:
+            pass  # the checkpoint's model and state are loaded: save them as the final model
         trainer.save_model(str(self.output_dir))
         trainer.save_state()
         record = {
             **provenance(self.runner, self.recipe, self.started_at),
             "resumed_from": resumed_from,
             "global_step": trainer.state.global_step,
-            "metrics": result.metrics,
+            "metrics": metrics,
             "final_log": next((e for e in reversed(trainer.state.log_history) if "loss" in e), {}),
             "world_size": trainer.accelerator.num_processes,
         }
@@ -141,3 +202,15 @@ class Stage:
             mark_complete(self.output_dir, record, "model")
         trainer.accelerator.wait_for_everyone()
         return record
+
+
+class NothingLeftToTrain(Exception):
+    """Raised on every process at once, before the step a finished checkpoint would add, to leave `train()`."""
+
+
+class StopBeforeAnotherStep(TrainerCallback):
+    """transformers runs a step before checking the step count when resumed at the last step: stop it first."""
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        if state.max_steps > 0 and state.global_step >= state.max_steps:
+            raise NothingLeftToTrain
