@@ -1,11 +1,13 @@
 """Sources by local file type and save_to_disk folder, weighted mixtures, renames and splits."""
 
+import json
+
 import datasets
 import pytest
 
 from r1recipes import RecipeError
-from r1recipes.configs import DataArguments, SFTDataArguments
-from r1recipes.data import grpo_datasets, load_train_test, sft_datasets, stream_rows
+from r1recipes.configs import DataArguments, DatasetSource, SFTDataArguments
+from r1recipes.data import grpo_datasets, load_mixture, load_train_test, sft_datasets, stream_rows
 from r1recipes.synthetic import arithmetic_rows, countdown_rows, general_rows
 
 ROWS = arithmetic_rows(40, seed=3)
@@ -170,3 +172,22 @@ def test_unsupported_file_type(tmp_path):
 def test_bad_mixture_entries(entry, message):
     with pytest.raises(RecipeError, match=message):
         DataArguments(dataset_mixture=[entry])
+
+
+def test_a_corrupt_jsonl_line_is_named_whether_streamed_or_loaded(tmp_path):
+    lines = [json.dumps(row) for row in ROWS[:6]]
+    lines[3] = lines[3][:25]
+    path = tmp_path / "rows.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    message = rf"dataset '{path}': line 4 is not valid JSON: Unterminated string"
+    with pytest.raises(RecipeError, match=message):
+        list(stream_rows([DatasetSource(str(path))]))
+    with pytest.raises(RecipeError, match=message):  # the whole file, read after its first rows were checked
+        load_mixture([DatasetSource(str(path))], ["problem"], seed=0)
+
+
+def test_an_unreadable_file_gives_the_reason_not_the_wrapper(tmp_path):
+    path = tmp_path / "rows.csv"
+    path.write_text("a,b\n1,2\n3,4,5,6\n")
+    with pytest.raises(RecipeError, match=r"rows.csv' could not be loaded: .*Expected 2 fields in line 3, saw 4"):
+        load_mixture([DatasetSource(str(path))], ["a"], seed=0)

@@ -4,8 +4,10 @@ The teacher (conftest.py) answers about a third of its sums right, so every run 
 samples to tell apart.
 """
 
+import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -14,10 +16,15 @@ import time
 from pathlib import Path
 
 import datasets
+import psutil
+import pyarrow.parquet as pq
 import pytest
 from helpers import tiny_sft_fields, write_recipe
+from test_rewards_pool import live_descendants_after_kill
 
 from r1recipes import RecipeError, generate, sft
+from r1recipes.configs import DatasetSource
+from r1recipes.data import source_columns
 from r1recipes.output import OutputDir
 from r1recipes.readability import check_filters, failed_filters
 from r1recipes.rewards.accuracy import accuracy_reward
@@ -199,6 +206,7 @@ BAD_INPUT = [
     ("missing model", {"model_name_or_path": "runs/no/model"}, None, ["model not found: runs/no/model"]),
     ("non-reasoning without amount", {"non_reasoning": {"path": "x.jsonl"}}, None, ["exactly one of 'count'"]),
     ("test split", {"test_split_size": 0.1}, None, ["test_split_size does not apply"]),
+    ("start over and merge", {"start_over": True, "merge": True}, None, ["start_over would delete the chunks"]),
 ]
 
 
@@ -229,3 +237,154 @@ def test_an_unwritable_output_dir_fails_before_the_model_loads(tmp_path, tiny_mo
     recipe = write_recipe(tmp_path / "stage3.yaml", **generate_fields(tiny_model, prompts, blocker / "out"))
     with pytest.raises(RecipeError, match=r"output_dir .*/file/out is not writable \(.*: not a directory\)"):
         run(recipe)
+
+
+def test_a_killed_generator_leaves_no_process_behind(tmp_path, teacher):
+    """Its verifier process, that process's accuracy workers and multiprocessing's resource tracker exit with it."""
+    symbolic = write_jsonl([{**row, "answer": "x + 1"} for row in PROMPTS], tmp_path / "symbolic.jsonl")
+    out = tmp_path / "out"
+    fields = generate_fields(teacher, symbolic, out, prompts_per_file=2, verify_processes=1)
+    recipe = write_recipe(tmp_path / "stage3.yaml", **fields)
+    command = [sys.executable, "-m", "r1recipes.generate", "--config", str(recipe)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        generator, deadline = psutil.Process(process.pid), time.monotonic() + 120
+        # a symbolic gold sends every stated answer to the accuracy workers, which the verifier process forks
+        while not any(p.ppid() != process.pid for p in generator.children(recursive=True)):
+            assert process.poll() is None and time.monotonic() < deadline, "the accuracy workers never started"
+            time.sleep(0.05)
+        assert live_descendants_after_kill(process) == []
+    finally:
+        process.kill()
+
+
+def test_a_run_whose_model_fails_to_load_leaves_nothing_behind(tmp_path, teacher, prompts):
+    """The rerun with the right model must not meet a folder recording the wrong one ("other settings")."""
+    not_a_model, out = tmp_path / "empty", tmp_path / "out"
+    not_a_model.mkdir()
+    with pytest.raises(RecipeError, match="not a model folder"):
+        run(write_recipe(tmp_path / "bad.yaml", **generate_fields(not_a_model, prompts, out)))
+    assert not out.exists()
+    assert run(write_recipe(tmp_path / "good.yaml", **generate_fields(teacher, prompts, out)))["prompts"] == 24
+
+
+def parquet_row(prompt_id: str) -> dict:
+    reply = {"role": "assistant", "content": "<think>\n1 + 1 = 2.\n</think>\n\n<answer>2</answer>"}
+    return {"messages": [{"role": "user", "content": "1 + 1?"}, reply], "prompt_id": prompt_id, "task": "math"}
+
+
+def test_each_chunk_records_its_file_and_a_damaged_chunk_is_redone(tmp_path, capsys):
+    out = OutputDir(str(tmp_path))
+    out.prepare(start_over=False)
+    for index in range(6):
+        out.write_chunk(index, [] if index == 1 else [parquet_row(str(index))], {"tasks/math/kept": int(index != 1)})
+    first = out.data / "reasoning-000000.parquet"
+    assert json.loads((out.chunks / "000000.json").read_text()) == {
+        "counts": {"tasks/math/kept": 1},
+        "file": {
+            "name": first.name,
+            "rows": 1,
+            "bytes": first.stat().st_size,
+            "sha256": hashlib.sha256(first.read_bytes()).hexdigest(),
+        },
+    }
+    assert json.loads((out.chunks / "000001.json").read_text()) == {"counts": {"tasks/math/kept": 0}, "file": None}
+    assert out.done() == set(range(6)) and out.totals() == {"tasks/math/kept": 5}
+
+    (out.data / "reasoning-000001.parquet").write_bytes(first.read_bytes())  # a file where the chunk wrote none
+    data = (out.data / "reasoning-000002.parquet").read_bytes()
+    (out.data / "reasoning-000002.parquet").write_bytes(data[: len(data) // 2])
+    (out.data / "reasoning-000003.parquet").unlink()
+    (out.data / "reasoning-000004.parquet").write_bytes(data.replace(b"1 + 1", b"1 + 2"))  # same size
+    (out.chunks / "000005.json").write_text('{"counts": {"tasks/math/ke')  # a marker cut short
+    capsys.readouterr()
+    assert out.done() == {0}
+    assert capsys.readouterr().err.splitlines() == [
+        "r1recipes: chunk 1 will be redone: data/reasoning-000001.parquet exists, but the chunk wrote no file",
+        "r1recipes: chunk 2 will be redone: data/reasoning-000002.parquet is not the file it wrote (size or checksum)",
+        "r1recipes: chunk 3 will be redone: data/reasoning-000003.parquet is missing",
+        "r1recipes: chunk 4 will be redone: data/reasoning-000004.parquet is not the file it wrote (size or checksum)",
+        "r1recipes: chunk 5 will be redone: chunks/000005.json is unreadable",
+    ]
+    assert out.done() == {0} and capsys.readouterr().err == ""  # said once
+
+
+def test_a_copied_and_damaged_folder_resumes_to_the_rows_of_one_run(tmp_path, reference, capsys):
+    """The location is not a setting: a copy is the same folder; its damaged chunks are redone."""
+    copy = tmp_path / "copy"
+    shutil.copytree(reference, copy)
+    recipe = reference.parent / "stage3.yaml"
+    assert run(recipe, "--output_dir", str(copy)) is None and "is complete" in capsys.readouterr().err
+    for name in ("stage.json", "manifest.json"):
+        (copy / name).unlink()
+    damaged = sorted((copy / "data").glob("reasoning-*.parquet"))[1]
+    damaged.write_bytes(damaged.read_bytes()[:100])
+    (copy / "chunks" / "000000.json").write_text("{")
+    manifest = run(recipe, "--output_dir", f"{copy}/")
+    notes = [line for line in capsys.readouterr().err.splitlines() if "will be redone" in line]
+    assert notes == [
+        "r1recipes: chunk 0 will be redone: chunks/000000.json is unreadable",
+        f"r1recipes: chunk {int(damaged.stem[-6:])} will be redone: data/{damaged.name} is not the file it wrote "
+        "(size or checksum)",
+    ]
+    assert rows(copy) == rows(reference) and untimed(manifest) == untimed(
+        json.loads((reference / "manifest.json").read_text())
+    )
+
+
+def test_the_manifest_lists_every_data_file(reference):
+    manifest = json.loads((reference / "manifest.json").read_text())
+    names = sorted(path.name for path in (reference / "data").iterdir())
+    assert (
+        sorted(manifest["files"]) == names and sum(f["rows"] for f in manifest["files"].values()) == manifest["rows"]
+    )
+    for name, record in manifest["files"].items():
+        data = (reference / "data" / name).read_bytes()
+        assert record == {
+            "rows": len(pq.read_table(reference / "data" / name)),
+            "bytes": len(data),
+            "sha256": hashlib.sha256(data).hexdigest(),
+        }
+
+
+def damage_missing(data: Path) -> str:
+    name = sorted(data.iterdir())[0].name
+    (data / name).unlink()
+    return f"data/{name} is missing"
+
+
+def damage_extra(data: Path) -> str:
+    shutil.copy(sorted(data.iterdir())[0], data / "extra.parquet")
+    return "data/extra.parquet is not in its manifest.json"
+
+
+def damage_truncated(data: Path) -> str:
+    path = sorted(data.iterdir())[0]
+    path.write_bytes(path.read_bytes()[:-1])
+    return f"data/{path.name} is not the file the generator wrote (size or checksum differ)"
+
+
+def damage_same_size(data: Path) -> str:
+    path = sorted(data.iterdir())[0]
+    content = path.read_bytes()
+    path.write_bytes(content[:-9] + bytes([content[-9] ^ 1]) + content[-8:])
+    return f"data/{path.name} is not the file the generator wrote (size or checksum differ)"
+
+
+def damage_unfinished(data: Path) -> str:
+    (data.parent / "stage.json").unlink()
+    return "generation is not complete (no stage.json); finish or merge it"
+
+
+@pytest.mark.parametrize(
+    "damage", [damage_missing, damage_extra, damage_truncated, damage_same_size, damage_unfinished]
+)
+def test_a_damaged_output_is_refused_as_a_dataset_naming_the_file(tmp_path, reference, damage):
+    copy = tmp_path / "copy"
+    shutil.copytree(reference, copy)
+    source = DatasetSource(path=str(copy))
+    assert "messages" in source_columns(source)
+    reason = damage(copy / "data")
+    with pytest.raises(RecipeError) as error:
+        source_columns(source)
+    assert str(error.value) == f"{copy}: {reason}"

@@ -1,5 +1,7 @@
 import json
 import math
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -17,6 +19,7 @@ from r1recipes.rewards.accuracy import (
 )
 from r1recipes.rewards.counts import COUNTS
 from r1recipes.rewards.numeric import latex_number
+from r1recipes.rewards.pool import DEFAULT_MEMORY_MB
 from r1recipes.rewards.text import boxed_contents, final_answers, last_answer_block
 
 MATH500 = Path(__file__).resolve().parents[2] / "shared" / "data" / "benchmarks" / "math500.jsonl"
@@ -296,3 +299,29 @@ def test_math500_solutions_verify_against_their_own_answer_and_not_others():
     for row, next_row, score in zip(rows, shifted, other, strict=True):
         same = normalize(row["answer"]) == normalize(next_row["answer"])  # "5" and "x=5" are one answer
         assert score == float(same), (row["answer"], next_row["answer"])
+
+
+TOWER = """
+import json, resource
+from r1recipes.rewards.accuracy import accuracy_reward
+from r1recipes.rewards.counts import COUNTS
+
+scores = accuracy_reward([r"\\boxed{10^{10^{10^{10}}}}"], answer=["x^2+1"], num_workers=1)
+print(json.dumps({
+    "scores": scores,
+    "counts": dict(COUNTS),
+    "growth_mib": (resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # of the workers stopped, in KiB
+                   - resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) / 1024,
+}))
+"""
+
+
+def test_a_tower_of_powers_stays_within_the_memory_bound():
+    """Unbounded, its worker grew by 1.6 to 5 GB (runs here) in the 5 s the time limit allows. Bounded, sympy's
+    allocation of over 4 GB fails at once; math-verify swallows the MemoryError and computes on in little memory
+    until the time limit. The worker's peak is measured in a fresh process, whose workers start from its memory
+    (forked)."""
+    result = subprocess.run([sys.executable, "-c", TOWER], capture_output=True, text=True, check=True, timeout=60)
+    report = json.loads(result.stdout)
+    assert report["scores"] == [0.0] and report["counts"] == {"accuracy/timeouts": 1}
+    assert report["growth_mib"] < DEFAULT_MEMORY_MB

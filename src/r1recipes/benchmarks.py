@@ -93,6 +93,16 @@ class Benchmark:
     hub: tuple[str, str | None, str] | None = None  # (dataset, config, split)
     file: str | None = None  # its file name in a folder like ../shared/data/benchmarks
     generate: Callable[[int, int], list[dict]] | None = None  # (rows, seed) -> rows, for the package's own tasks
+    # Columns the gold answer is read from, each entry alternatives one of which a row must have; None: those the
+    # task's verifier reads (`rewards.COLUMNS`), the gold of rows taken as they are
+    gold: tuple[tuple[str, ...], ...] | None = None
+
+    @property
+    def gold_columns(self) -> tuple[tuple[str, ...], ...]:
+        from r1recipes.configs import DEFAULT_VERIFIERS
+        from r1recipes.rewards import COLUMNS
+
+        return self.gold if self.gold is not None else tuple(COLUMNS[DEFAULT_VERIFIERS[self.task]])
 
 
 BENCHMARKS = {
@@ -101,10 +111,14 @@ BENCHMARKS = {
         Benchmark("math500", "math", ("HuggingFaceH4/MATH-500", None, "test"), "math500.jsonl"),
         Benchmark("aime24", "math", ("HuggingFaceH4/aime_2024", None, "train"), "aime24.jsonl"),
         Benchmark("amc23", "math", ("math-ai/amc23", None, "test"), "amc23.jsonl"),
-        Benchmark("gsm8k", "math", ("openai/gsm8k", "main", "test"), "gsm8k.jsonl"),
+        Benchmark("gsm8k", "math", ("openai/gsm8k", "main", "test"), "gsm8k.jsonl", gold=(("answer",),)),
         Benchmark("minerva", "math", ("math-ai/minervamath", None, "test"), "minerva_math.jsonl"),
         Benchmark(
-            "olympiadbench", "math", ("Hothan/OlympiadBench", "OE_TO_maths_en_COMP", "train"), "olympiadbench.jsonl"
+            "olympiadbench",
+            "math",
+            ("Hothan/OlympiadBench", "OE_TO_maths_en_COMP", "train"),
+            "olympiadbench.jsonl",
+            gold=(("final_answer",),),
         ),
         Benchmark("countdown", "countdown", generate=countdown_rows),
         Benchmark("arithmetic", "math", generate=functools.partial(arithmetic_rows, num_operands=3, max_value=99)),
@@ -153,7 +167,8 @@ def load_benchmark(name: str, data_file: str | None = None, max_problems: int | 
     try:
         return _problems(benchmark, data_file, itertools.islice(raw, max_problems))
     except RecipeError as exc:
-        hint = f" (or read a local file: --data_file {name}=PATH, or --data_dir DIR)" if benchmark.hub else ""
+        from_hub = benchmark.hub and not data_file
+        hint = f" (or read a local file: --data_file {name}=PATH, or --data_dir DIR)" if from_hub else ""
         raise RecipeError(f"{exc}{hint}") from None
 
 
@@ -161,6 +176,11 @@ def _problems(benchmark: Benchmark, data_file: str | None, raw) -> list[dict]:
     name = benchmark.name
     rows = []
     for position, row in enumerate(raw):
+        missing = [columns for columns in benchmark.gold_columns if not set(columns) & set(row)]
+        if missing:
+            wanted = " or ".join(f"'{c}'" for c in missing[0])
+            raise RecipeError(f"{name}: {source_of(benchmark, data_file)} has no gold column {wanted} "
+                              f"(has: {', '.join(row)})")  # fmt: skip
         problem = dict(row) if benchmark.generate else math_row(name, row)
         problem.update(
             id=str(row.get("unique_id") or row.get("id") or row.get("idx") or position), task=benchmark.task

@@ -16,6 +16,7 @@ import yaml
 
 from r1recipes import RecipeError, notice
 from r1recipes.eval_results import EVAL
+from r1recipes.files import check_writable
 from r1recipes.paths import check_dataset_path, check_model_path, looks_local
 
 PROMPT_FORMATS = ("r1_zero", "chat", "template")
@@ -245,6 +246,9 @@ class StageArguments:
         for name in ("per_device_train_batch_size", "gradient_accumulation_steps"):
             if getattr(self, name) < 1:
                 raise RecipeError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("learning_rate", "weight_decay"):
+            if not getattr(self, name) >= 0:  # NaN too; torch's optimizer would refuse it once the model is loaded
+                raise RecipeError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.use_cpu:
             if self.bf16 or self.fp16 or getattr(self, "use_vllm", False):
                 notice("use_cpu: training on the CPU in fp32, sampling with transformers (bf16, fp16, vLLM off)")
@@ -270,6 +274,8 @@ class StageArguments:
                 self.use_cpu, self.tf32 = False, tf32
         else:
             super().__post_init__()
+        if not hardware.sizing_elsewhere():  # the launch sized writes on its own machine
+            check_writable(self.output_dir, "output_dir")
 
     def check_batch(self) -> None:
         """Checks of the batch once it fits the processes this run has (GRPO's groups)."""
@@ -337,6 +343,7 @@ DEFAULT_VERIFIERS = {"math": "accuracy", "countdown": "countdown", "code": "code
 GENERATE_RUNTIME_FIELDS = (
     "backend", "batch_size", "tensor_parallel_size", "gpu_memory_utilization", "max_model_length", "verify_processes",
     "num_shards", "shard_index", "start_over", "merge",
+    "output_dir",  # where the folder is, not what is in it: a copy resumes
 )  # fmt: skip
 
 
@@ -448,6 +455,8 @@ class GenerateConfig(SamplingArguments):
             raise RecipeError(f"keep_per_prompt ({self.keep_per_prompt}) exceeds num_samples ({self.num_samples})")
         if not 0 <= self.shard_index < self.num_shards:
             raise RecipeError(f"shard_index must be in 0..{self.num_shards - 1}, got {self.shard_index}")
+        if self.start_over and self.merge:  # the merge would find nothing left to merge
+            raise RecipeError("start_over would delete the chunks merge is to mix: use one or the other")
         self.verifiers = parse_structured(self.verifiers, "verifiers") or dict(DEFAULT_VERIFIERS)
         self.verifier_kwargs = parse_structured(self.verifier_kwargs, "verifier_kwargs") or {}
         if not self.verifiers or not all(isinstance(v, str) for v in self.verifiers.values()):

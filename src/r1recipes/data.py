@@ -6,7 +6,10 @@ checked (exists, has the needed columns, reading only its first row) before any 
 of that happens before the model loads.
 """
 
+import functools
 import itertools
+import json
+import logging
 from pathlib import Path
 
 import datasets
@@ -15,6 +18,10 @@ from r1recipes import RecipeError
 from r1recipes.configs import DataArguments, DatasetSource
 from r1recipes.paths import LOCAL_FORMATS, looks_local
 from r1recipes.prompts import grpo_row, sft_messages_row, sft_pair_row
+
+for _loader in set(LOCAL_FORMATS.values()):
+    # datasets' file loaders log a read error before raising it; the raise becomes our one error line
+    logging.getLogger(f"datasets.packaged_modules.{_loader}.{_loader}").setLevel(logging.CRITICAL)
 
 
 def _load(source: DatasetSource, streaming: bool = False):
@@ -28,8 +35,7 @@ def _load(source: DatasetSource, streaming: bool = False):
                 dataset = dataset[source.split]
             return dataset.to_iterable_dataset() if streaming else dataset
         if path.is_dir() and (path / "chunks").is_dir():  # rejection-sampling output (r1recipes.output)
-            if not (path / "manifest.json").exists():
-                raise RecipeError(f"{source.path}: generation is not complete (no manifest.json); finish or merge it")
+            _verify_generated(path)  # finished, and its data files are those its manifest lists
             if not any((path / "data").glob("*.parquet")):
                 raise RecipeError(f"{source.path} holds no rows: the generator kept none (see its manifest.json)")
             return datasets.load_dataset("parquet", data_dir=str(path / "data"), split="train", streaming=streaming)
@@ -37,19 +43,81 @@ def _load(source: DatasetSource, streaming: bool = False):
             fmt = LOCAL_FORMATS.get(path.suffix)
             if fmt is None:
                 raise RecipeError(f"{source.path}: unsupported file type (use {', '.join(LOCAL_FORMATS)})")
+            if path.stat().st_size == 0:  # datasets' loaders fail on it without a message
+                raise RecipeError(f"dataset '{source.path}' is empty")
             return datasets.load_dataset(fmt, data_files=str(path), split="train", streaming=streaming)
         return datasets.load_dataset(source.path, source.name, split=source.split, streaming=streaming)
     except RecipeError:
         raise
-    except Exception as exc:  # datasets raises many types; the user needs the first line, not a trace
-        raise RecipeError(f"dataset '{source.path}' could not be loaded: {str(exc).splitlines()[0]}") from None
+    except Exception as exc:  # datasets raises many types; the user needs one line, not a trace
+        raise _unreadable(source, exc) from None
+
+
+def _verify_generated(path: Path) -> None:
+    """`OutputDir.verify`, once per process for files unchanged since (a run reads a source more than once, and
+    hashing a stage-3 folder of several GB takes seconds)."""
+    files = (path / "manifest.json", path / "stage.json", *sorted((path / "data").glob("*")))
+    _verify_once(
+        str(path.resolve()), tuple((str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files if f.exists())
+    )
+
+
+@functools.cache
+def _verify_once(path: str, files: tuple) -> None:
+    from r1recipes.output import OutputDir
+
+    OutputDir(path).verify()
+
+
+def _unreadable(source: DatasetSource, exc: Exception) -> RecipeError:
+    """What made a source unreadable: a JSON Lines file's first bad line, else the first line of the deepest cause
+    (datasets wraps a file's error in a message that names neither the file nor the fault)."""
+    path = Path(source.path).expanduser()
+    if path.suffix == ".jsonl" and path.is_file():
+        bad_line = _first_bad_json_line(path)  # read only on this failure path: the loader does not say
+        if bad_line:
+            return RecipeError(f"dataset '{source.path}': {bad_line}")
+    while exc.__cause__ is not None:
+        exc = exc.__cause__
+    reason = next((line for line in str(exc).splitlines() if line.strip()), exc.__class__.__name__)
+    return RecipeError(f"dataset '{source.path}' could not be loaded: {reason}")
+
+
+def _first_bad_json_line(path: Path) -> str | None:
+    with open(path, "rb") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line.rstrip(b"\r\n"))  # the newline would count as a second line of the text
+            except json.JSONDecodeError as exc:
+                return f"line {number} is not valid JSON: {exc.msg} (column {exc.colno})"
+            except ValueError:  # UnicodeDecodeError
+                return f"line {number} is not UTF-8 text"
+            if not isinstance(row, dict):
+                return f"line {number} is not a JSON object of column values"
+    return None
+
+
+def _streamed(source: DatasetSource):
+    """A source's rows, read lazily: a file that turns out bad partway fails in one line, like one that fails to
+    open (the loaders read a file block by block, so its first rows may come before the error)."""
+    rows = iter(_load(source, streaming=True))
+    while True:
+        try:
+            row = next(rows)
+        except StopIteration:
+            return
+        except Exception as exc:
+            raise _unreadable(source, exc) from None
+        yield row
 
 
 def stream_rows(sources: list[DatasetSource], max_rows: int | None = None):
     """Every row of the sources in order, renamed, read lazily (memory does not grow with the dataset)."""
     produced = 0
     for source in sources:
-        for row in itertools.islice(_load(source, streaming=True), source.max_rows):
+        for row in itertools.islice(_streamed(source), source.max_rows):
             if max_rows is not None and produced >= max_rows:
                 return
             rename = source.rename or {}
@@ -68,7 +136,7 @@ def _renamed(columns: list[str], source: DatasetSource) -> list[str]:
 
 def source_columns(source: DatasetSource) -> list[str]:
     """Column names after renaming, read from the first row only."""
-    first = next(iter(_load(source, streaming=True)), None)
+    first = next(_streamed(source), None)
     if first is None:
         raise RecipeError(f"dataset '{source.path}' is empty")
     return _renamed(list(first), source)

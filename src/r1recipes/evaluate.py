@@ -30,6 +30,7 @@ from r1recipes.configs import DEFAULT_VERIFIERS, EVALUATE_RUNTIME_FIELDS, Evalua
 from r1recipes.eval_results import ResultsDir
 from r1recipes.metrics import Verdict, summarize
 from r1recipes.parser import Recipe, RecipeParser
+from r1recipes.paths import check_model_folder
 from r1recipes.prompts import make_prompt
 from r1recipes.rejection import Prompt, verify
 from r1recipes.rewards.accuracy import normalize
@@ -152,6 +153,7 @@ def main(config: EvaluateConfig, prompt_args: PromptArguments, recipe: Recipe | 
     from r1recipes.configs import ModelArguments
     from r1recipes.sampling import load_sampler, pick_backend
 
+    check_model_folder(config.model)  # parsing checked only that it exists; results.json is written before it loads
     world = this_process()[1]
     if config.start_over and world > 1:
         raise RecipeError("start_over with several processes would let one delete another's work: run it alone")

@@ -35,6 +35,7 @@ from r1recipes.parser import Recipe, RecipeParser
 from r1recipes.prompts import make_prompt
 from r1recipes.rejection import Chunk, JudgeSettings, Prompt, judge_chunk
 from r1recipes.rewards import check_reward_columns
+from r1recipes.rewards.pool import die_with_parent
 from r1recipes.stage import mark_complete, now_utc, provenance, run_cli
 
 
@@ -101,13 +102,18 @@ def chunks_to_do(data_args, config, todo: list[int]):
             yield index, [to_prompt(position, row, data_args, config) for position, row in group]
 
 
-def generate_chunks(data_args, config, model_args, out: OutputDir, todo: list[int], num_prompts: int) -> None:
+def generate_chunks(
+    data_args, config, model_args, out: OutputDir, todo: list[int], num_prompts: int, plan: dict
+) -> None:
     from tqdm.auto import tqdm
 
     from r1recipes.sampling import load_sampler, pick_backend, prompt_token_ids
 
     backend = pick_backend(config.backend)
     tokenizer, sampler = load_sampler(model_args, config, backend)
+    # the first write: a run refused before (a model that does not load) leaves no folder, no config to trip on
+    out.prepare(config.start_over)
+    out.check_config(plan)
     notice(f"sampling {config.num_samples} per prompt with {backend}; {len(todo)} chunks to do")
     judge = JudgeSettings.from_config(config)
     size = config.prompts_per_file
@@ -127,9 +133,14 @@ def generate_chunks(data_args, config, model_args, out: OutputDir, todo: list[in
             kept = sum(v for k, v in counts.items() if k.endswith("/kept"))
             bar.set_postfix(kept=kept, kept_per_sample=f"{kept / max(samples, 1):.2f}")
 
-    # spawn, not fork: the model's threads (and vLLM's) must not be copied into the verifiers
-    workers = config.verify_processes
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) if workers else InlineExecutor() as executor:
+    # spawn, not fork: the model's threads (and vLLM's) must not be copied into the verifiers; and they exit
+    # when this process is killed, which a process pool's workers do not do on their own
+    workers, this_process = config.verify_processes, os.getpid()
+    with (
+        ProcessPoolExecutor(workers, get_context("spawn"), initializer=die_with_parent, initargs=(this_process,))
+        if workers
+        else InlineExecutor()
+    ) as executor:
         for index, chunk in chunks_to_do(data_args, config, todo):
             prompts = [prompt for prompt, _ in chunk]
             ids = prompt_token_ids(tokenizer, [model_prompt for _, model_prompt in chunk])
@@ -183,6 +194,7 @@ def manifest(out: OutputDir, scan: dict, non_reasoning_rows: int) -> dict:
         "rejected": {k.split("/", 1)[1]: v for k, v in sorted(totals.items()) if k.startswith("rejected/")},
         "dropped": {k.split("/", 1)[1]: v for k, v in sorted(totals.items()) if k.startswith("dropped/")},
         "tasks": tasks,
+        "files": out.files(),  # what a reader checks the folder against (`OutputDir.verify`)
     }
 
 
@@ -253,13 +265,15 @@ def main(data_args, config, model_args, recipe: Recipe | None = None) -> dict | 
             return None
     out.check_writable()
     scan = scan_prompts(data_args, config)
-    out.prepare(config.start_over)
-    out.check_config({**plan, "num_prompts": scan["num_prompts"]})
+    plan["num_prompts"] = scan["num_prompts"]
+    if not config.start_over:
+        out.check_config(plan, record=False)
     num_chunks = math.ceil(scan["num_prompts"] / config.prompts_per_file)
-    todo = [c for c in range(num_chunks) if c % shards == shard and c not in out.done()]
+    done = set() if config.start_over else out.done()
+    todo = [c for c in range(num_chunks) if c % shards == shard and c not in done]
     if todo and not config.merge:
         start = time.perf_counter()
-        generate_chunks(data_args, config, model_args, out, todo, scan["num_prompts"])
+        generate_chunks(data_args, config, model_args, out, todo, scan["num_prompts"], plan)
         notice(f"shard {shard} of {shards}: {len(todo)} chunks in {time.perf_counter() - start:.0f} s")
     missing = sorted(set(range(num_chunks)) - out.done())
     if missing:

@@ -3,17 +3,23 @@
     output_dir/data/reasoning-000042.parquet   kept rows of prompts 42000..42999 (prompts_per_file: 1000);
                                                no file when none of them was kept
     output_dir/data/non_reasoning-000000.parquet  the mixed-in general rows, written by the merge
-    output_dir/chunks/000042.json              that chunk's counts; written after its Parquet file: done
-    output_dir/config.json                     what shapes the output; a rerun must match it
-    output_dir/manifest.json, stage.json       written by the merge, when every chunk is done
+    output_dir/chunks/000042.json              that chunk's counts and its file's rows, bytes and sha256 (or
+                                               that it wrote none); written after its Parquet file: done
+    output_dir/config.json                     what shapes the output (not where it is); a rerun must match it
+    output_dir/manifest.json, stage.json       written by the merge, when every chunk is done; the manifest
+                                               lists every data file with its rows, bytes and sha256
 
 Chunk c holds the prompts at positions [c * prompts_per_file, (c + 1) * prompts_per_file), so its file is the
-same whoever writes it: shard I of N takes the chunks c with c % N == I, a rerun skips the chunks whose counts
-exist, and N shards fill the folder exactly as one run would. Files are written under a hidden temporary
+same whoever writes it: shard I of N takes the chunks c with c % N == I, a rerun skips the chunks that are
+done, and N shards fill the folder exactly as one run would. Files are written under a hidden temporary
 name and renamed, so a kill loses at most the chunks in flight, and a half-written file is never read.
+A chunk is done when its marker parses and its file is the one it recorded: a rerun redoes a damaged chunk
+(truncated, deleted or changed afterwards), saying so. Read as a dataset (`verify`), a finished folder's data
+files must be exactly those its manifest lists, or it is refused naming the file.
 `datasets.load_dataset("parquet", data_dir=output_dir + "/data")` loads the result.
 """
 
+import hashlib
 import itertools
 import json
 import os
@@ -46,9 +52,25 @@ ROW_SCHEMA = pa.schema(
 DATA, CHUNKS, CONFIG, MANIFEST, STAGE = "data", "chunks", "config.json", "manifest.json", "stage.json"
 
 
-def write_rows(path: Path, rows: list[dict]) -> None:
+def write_rows(path: Path, rows: list[dict]) -> dict:
+    """Write `rows` to `path`; returns the file's record (rows, bytes, sha256)."""
     table = pa.Table.from_pylist(rows, schema=ROW_SCHEMA)
     write_atomically(path, lambda tmp: pq.write_table(table, tmp))
+    return {"rows": len(rows), **fingerprint(path)}
+
+
+def fingerprint(path: Path) -> dict:
+    """A file's size and sha256, read in blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return {"bytes": path.stat().st_size, "sha256": digest.hexdigest()}
+
+
+def _same_file(path: Path, record: dict) -> bool:
+    """Whether `path` is the file `record` describes (size first: a cut file is found without reading it)."""
+    return path.stat().st_size == record["bytes"] and fingerprint(path) == {k: record[k] for k in ("bytes", "sha256")}
 
 
 def _flat(settings: dict, prefix: str = "") -> dict:
@@ -67,6 +89,7 @@ class OutputDir:
         self.path = Path(path)
         self.data = self.path / DATA
         self.chunks = self.path / CHUNKS
+        self._reported: set[str] = set()  # damaged chunks already named, so a notice is given once
 
     def check_writable(self) -> None:
         check_writable(self.path, "output_dir")
@@ -115,21 +138,88 @@ class OutputDir:
             )
 
     def done(self) -> set[int]:
-        return {int(p.stem) for p in self.chunks.glob("[0-9]*.json")}
+        """The chunks that are done; a damaged one is not, and is named in a notice (once)."""
+        done = set()
+        for marker in sorted(self.chunks.glob("[0-9]*.json")):
+            damage = self._damage(marker)
+            if damage is None:
+                done.add(int(marker.stem))
+            elif marker.name not in self._reported:
+                self._reported.add(marker.name)
+                notice(f"chunk {int(marker.stem)} will be redone: {damage}")
+        return done
+
+    def _damage(self, marker: Path) -> str | None:
+        """What is wrong with a chunk: its marker, or its file against what the marker records; None if nothing."""
+        try:
+            record = json.loads(marker.read_text())
+            file = record["file"]
+            if not isinstance(record["counts"], dict) or not (file is None or {"bytes", "sha256"} <= set(file)):
+                raise ValueError
+        except (OSError, ValueError, KeyError, TypeError):
+            return f"{CHUNKS}/{marker.name} is unreadable"
+        path = self.data / f"reasoning-{int(marker.stem):06d}.parquet"
+        if file is None:
+            return f"{DATA}/{path.name} exists, but the chunk wrote no file" if path.exists() else None
+        if not path.exists():
+            return f"{DATA}/{path.name} is missing"
+        return None if _same_file(path, file) else f"{DATA}/{path.name} is not the file it wrote (size or checksum)"
 
     def write_chunk(self, index: int, rows: list[dict], counts: dict) -> None:
         path = self.data / f"reasoning-{index:06d}.parquet"
+        file = None
         if rows:
-            write_rows(path, rows)
+            file = {"name": path.name, **write_rows(path, rows)}
         else:  # no file at all: `datasets` fails on a Parquet file without rows
             path.unlink(missing_ok=True)
-        write_json(self.chunks / f"{index:06d}.json", counts)  # last: the chunk is done
+        write_json(self.chunks / f"{index:06d}.json", {"counts": counts, "file": file})  # last: the chunk is done
+
+    def _markers(self) -> list[dict]:
+        return [json.loads(path.read_text()) for path in sorted(self.chunks.glob("[0-9]*.json"))]
 
     def totals(self) -> Counter:
         total: Counter = Counter()
-        for path in sorted(self.chunks.glob("[0-9]*.json")):
-            total.update(json.loads(path.read_text()))
+        for marker in self._markers():
+            total.update(marker["counts"])
         return total
+
+    def files(self) -> dict:
+        """Every data file's rows, bytes and sha256, for the manifest: a chunk's as its marker recorded it, the
+        non-reasoning files' as they are now (the merge has just written them)."""
+        files = {}
+        for marker in self._markers():
+            if marker["file"]:
+                files[marker["file"]["name"]] = {k: marker["file"][k] for k in ("rows", "bytes", "sha256")}
+        for path in sorted(self.data.glob("non_reasoning-*.parquet")):
+            files[path.name] = {"rows": pq.ParquetFile(path).metadata.num_rows, **fingerprint(path)}
+        return files
+
+    def verify(self) -> dict:
+        """The manifest of a finished folder whose data files are exactly those it lists, unchanged; else one
+        RecipeError naming the file."""
+        if not self.complete:
+            raise RecipeError(f"{self.path}: generation is not complete (no {STAGE}); finish or merge it")
+        try:
+            manifest = json.loads((self.path / MANIFEST).read_text())
+            files = manifest["files"]
+            if not all({"bytes", "sha256"} <= set(record) for record in files.values()):
+                raise ValueError
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            raise RecipeError(
+                f"{self.path}: its {MANIFEST} is missing, unreadable or lists no data files (one written before "
+                "r1recipes recorded them): generate it again"
+            ) from None
+        present = {path.name for path in self.data.glob("[!.]*")}  # hidden: a killed write's leftover, never read
+        for name in sorted(present - set(files)):
+            raise RecipeError(f"{self.path}: {DATA}/{name} is not in its {MANIFEST}")
+        for name, record in sorted(files.items()):
+            if name not in present:
+                raise RecipeError(f"{self.path}: {DATA}/{name} is missing")
+            if not _same_file(self.data / name, record):
+                raise RecipeError(
+                    f"{self.path}: {DATA}/{name} is not the file the generator wrote (size or checksum differ)"
+                )
+        return manifest
 
     def write_non_reasoning(self, rows, rows_per_file: int) -> int:
         """Write `rows` (an iterable) in files of `rows_per_file`; returns how many were written."""

@@ -43,11 +43,28 @@ def _sizing_elsewhere() -> bool:
 
 
 def check_model_path(name: str) -> None:
-    if os.path.exists(os.path.expanduser(name)) or _sizing_elsewhere():
+    """Before anything loads: a local model exists and is a folder or a .gguf file (not a data file, say); a Hub id
+    can be used. What a folder holds is checked only when the model loads (`check_model_folder`): recipes are also
+    parsed against empty stand-ins for earlier stages' outputs (the recipe tests, the pipeline's checks)."""
+    if _sizing_elsewhere():
         return
-    if looks_local(name):
-        raise RecipeError(f"model not found: {name}")
-    check_hub_id(name, "model")
+    path = Path(name).expanduser()
+    if path.is_file() and path.suffix != ".gguf":
+        raise RecipeError(f"not a model (a .gguf file or a folder with config.json): {name}")
+    if not path.exists():
+        if looks_local(name):
+            raise RecipeError(f"model not found: {name}")
+        check_hub_id(name, "model")
+
+
+def check_model_folder(name: str) -> None:
+    """A local folder given as a model holds config.json (a PEFT adapter's: adapter_config.json), checked by name
+    before transformers reads it, which would fail with a traceback about whichever file it looked for first."""
+    path = Path(name).expanduser()
+    if path.is_dir() and not any((path / config).is_file() for config in ("config.json", "adapter_config.json")):
+        gguf = next(iter(sorted(path.glob("*.gguf"))), None)
+        hint = f" (give its .gguf file instead: {gguf})" if gguf else ""
+        raise RecipeError(f"not a model folder (no config.json): {name}{hint}")
 
 
 def check_dataset_path(name: str) -> None:

@@ -17,7 +17,7 @@ from huggingface_hub import constants as hub_constants
 from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig, PreTrainedModel, PreTrainedTokenizerBase
 
 from r1recipes import notice
-from r1recipes.paths import hub_offline, split_gguf
+from r1recipes.paths import check_model_folder, hub_offline, split_gguf
 
 CHATML_TEMPLATE = (
     "{% for message in messages %}"
@@ -29,6 +29,7 @@ CHATML_TOKENS = ["<|im_start|>", "<|im_end|>"]
 
 
 def load_tokenizer(name: str, revision: str = "main", trust_remote_code: bool = False) -> PreTrainedTokenizerBase:
+    check_model_folder(name)  # every load reads the tokenizer first
     folder, gguf_file = split_gguf(name)
     tokenizer = AutoTokenizer.from_pretrained(
         folder, gguf_file=gguf_file, revision=revision, trust_remote_code=trust_remote_code

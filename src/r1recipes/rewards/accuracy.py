@@ -14,7 +14,10 @@ The same function rewards GRPO, filters rejection samples and scores evaluations
 - Hedging: a completion that states several different final answers (two boxes, say) scores 0.0 unless every
   one of them is right; for a gold that is a set or tuple the stated answers are read together as one.
 - Bounds: each completion gets `timeout` seconds of wall clock in a worker process that is killed when it
-  overruns (scoring 0.0 and adding to `accuracy/timeouts`); answers over `MAX_ANSWER_CHARS` are not parsed.
+  overruns (scoring 0.0 and adding to `accuracy/timeouts`), and on Linux `memory_mb` MiB of address space
+  beyond the worker's start (an allocation past it fails; 0.0 and `accuracy/out_of_memory` when the
+  `MemoryError` reaches the worker, else the time limit ends the item); answers over `MAX_ANSWER_CHARS` are
+  not parsed.
 
 Departure from the R1 report: R1 checks a boxed answer "in a specified format"; this also accepts an `<answer>`
 block, which the R1-Zero template asks for.
@@ -31,7 +34,7 @@ from typing import NamedTuple
 from r1recipes import RecipeError
 from r1recipes.rewards.counts import count
 from r1recipes.rewards.numeric import latex_number
-from r1recipes.rewards.pool import TIMED_OUT, BoundedPool
+from r1recipes.rewards.pool import DEFAULT_MEMORY_MB, OUT_OF_MEMORY, TIMED_OUT, BoundedPool
 from r1recipes.rewards.settings import setting
 from r1recipes.rewards.text import boxed_contents, completion_text, final_answers
 
@@ -169,13 +172,18 @@ def _default_workers() -> int:
 
 
 @functools.cache
-def _pool(num_workers: int, timeout: float) -> BoundedPool:
+def _pool(num_workers: int, timeout: float, memory_mb: int) -> BoundedPool:
     verify_answers((("\\frac{1}{2}",), "0.5"))  # forked workers inherit math-verify imported and its regexes built
-    return BoundedPool(verify_answers, num_workers, timeout)
+    return BoundedPool(verify_answers, num_workers, timeout, memory_mb)
 
 
 def gold_answer(
-    answer: str | None, solution: str | None, *, timeout: float = 5.0, num_workers: int | None = None
+    answer: str | None,
+    solution: str | None,
+    *,
+    timeout: float = 5.0,
+    num_workers: int | None = None,
+    memory_mb: int = DEFAULT_MEMORY_MB,
 ) -> str | None:
     """The row's `answer`, else what its `solution` boxes: one answer, or the collection of several.
 
@@ -187,11 +195,11 @@ def gold_answer(
         return str(answer).strip()
     if not isinstance(solution, str):
         return None
-    return _gold_from_solution(solution, timeout, num_workers or _default_workers())
+    return _gold_from_solution(solution, timeout, num_workers or _default_workers(), memory_mb)
 
 
 @functools.lru_cache(maxsize=4096)
-def _gold_from_solution(solution: str, timeout: float, num_workers: int) -> str | None:
+def _gold_from_solution(solution: str, timeout: float, num_workers: int, memory_mb: int) -> str | None:
     """Cached: a row's gold is read once per completion of its group. The text short cuts merge boxes first
     (linear in boxes, at most MAX_GOLD_BOXES kept); math-verify, in the worker pool, then merges what they could
     not settle, counting a pair it times out on as two answers."""
@@ -203,7 +211,7 @@ def _gold_from_solution(solution: str, timeout: float, num_workers: int) -> str 
                 return None
     pairs = [((later,), earlier) for i, earlier in enumerate(distinct) for later in distinct[i + 1 :]]
     if pairs:
-        verdicts = _pool(num_workers, timeout).map(pairs)
+        verdicts = _pool(num_workers, timeout, memory_mb).map(pairs)
         same = {pair for pair, (ok, value) in zip(pairs, verdicts, strict=True) if ok and value}
         distinct = [box for j, box in enumerate(distinct) if not any(((box,), e) in same for e in distinct[:j])]
     return ", ".join(distinct) or None
@@ -221,7 +229,12 @@ def clear_caches() -> None:
 
 
 def score_answers(
-    texts: list[str], golds: list[str | None], *, timeout: float = 5.0, num_workers: int | None = None
+    texts: list[str],
+    golds: list[str | None],
+    *,
+    timeout: float = 5.0,
+    num_workers: int | None = None,
+    memory_mb: int = DEFAULT_MEMORY_MB,
 ) -> list[float | None]:
     """The verdict for each completion text against its gold answer; see the module docstring."""
     scores: list[float | None] = [None] * len(texts)
@@ -251,10 +264,12 @@ def score_answers(
     unique = list(dict.fromkeys(pending.values()))  # a GRPO group often repeats an answer
     if not unique:
         return scores
-    outcomes = dict(zip(unique, _pool(num_workers or _default_workers(), timeout).map(unique), strict=True))
+    pool = _pool(num_workers or _default_workers(), timeout, memory_mb)
+    outcomes = dict(zip(unique, pool.map(unique), strict=True))
+    failures = {TIMED_OUT: "accuracy/timeouts", OUT_OF_MEMORY: "accuracy/out_of_memory"}
     for item, (ok, value) in outcomes.items():
         if not ok:
-            count("accuracy/timeouts" if value == TIMED_OUT else "accuracy/errors")
+            count(failures.get(value, "accuracy/errors"))
         if len(_recent_verdicts) >= 65536:
             _recent_verdicts.clear()
         _recent_verdicts[item] = value if ok else 0.0  # a second look would burn the same time again
@@ -273,21 +288,22 @@ def accuracy_reward(
     *,
     timeout: float = 5.0,
     num_workers: int | None = None,
+    memory_mb: int = DEFAULT_MEMORY_MB,
     **kwargs,
 ) -> list[float | None]:
     """1.0 for a correct final answer, 0.0 otherwise, None when the row's gold answer cannot be parsed.
 
     Settings: `timeout`, wall-clock seconds per completion (default 5); `num_workers`, verifier processes
-    (default: the CPUs this process may use, at most 8)."""
+    (default: the CPUs this process may use, at most 8); `memory_mb`, MiB each may grow by (default 1024)."""
     setting("accuracy", "timeout", timeout, minimum=0.01)
+    setting("accuracy", "memory_mb", memory_mb, minimum=64, integer=True)
     if num_workers is not None:
         setting("accuracy", "num_workers", num_workers, minimum=1, integer=True)
     if answer is None and solution is None and completions:
         raise RecipeError("the accuracy reward needs an 'answer' or 'solution' column in the dataset")
     answers = answer if answer is not None else [None] * len(completions)
     solutions = solution if solution is not None else [None] * len(completions)
-    golds = [
-        gold_answer(a, s, timeout=timeout, num_workers=num_workers) for a, s in zip(answers, solutions, strict=True)
-    ]
+    bounds = {"timeout": timeout, "num_workers": num_workers, "memory_mb": memory_mb}
+    golds = [gold_answer(a, s, **bounds) for a, s in zip(answers, solutions, strict=True)]
     texts = [completion_text(c) for c in completions]
-    return score_answers(texts, golds, timeout=timeout, num_workers=num_workers)
+    return score_answers(texts, golds, **bounds)
