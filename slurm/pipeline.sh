@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # pipeline.sh - submit a model folder's whole pipeline to Slurm, each job waiting for the one before (afterok).
 #
-#   slurm/pipeline.sh MODEL [--shards N] [--nodes N] [-- --key value ...]    # from the repository root
+#   slurm/pipeline.sh MODEL [--shards N] [--nodes N] [--report_to T] [-- --key value ...]   # from the repository root
 #
 # Submits train.slurm for every sft/grpo recipe and, for the generation recipe, an array job of N shards
 # (generate.slurm) then its merge job, in the order of `python -m r1recipes.pipeline plan --model MODEL`,
@@ -15,7 +15,9 @@
 # stops at once, saying why it cannot). Before anything is submitted, `make check` estimates every recipe's memory
 # per GPU on the cluster's cards (R1_GPU_MEMORY_GB, default 79.6): when one does not fit, its report is printed and
 # nothing is submitted (R1_CHECK=0 submits anyway). `--key value` pairs after
-# `--` override every recipe. Jobs run in the current directory and log to runs/slurm/<job name>-<id>.log.
+# `--` override every recipe. `--report_to` (R1_REPORT_TO) sets the trackers of every training job, given to it as
+# `--report_to T` (docs/tracking.md); an unknown or uninstalled one fails before anything is submitted. Jobs run in
+# the current directory and log to runs/slurm/<job name>-<id>.log.
 SLURM_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 # Cluster settings: edit here, or set them in the environment (R1_PARTITION=gpu slurm/pipeline.sh ...).
@@ -34,6 +36,7 @@ R1_LOG_DIR=${R1_LOG_DIR:-runs/slurm}
 R1_SBATCH_ARGS=${R1_SBATCH_ARGS:-}        # any other sbatch options, e.g. "--qos=high --exclusive"
 R1_GPU_MEMORY_GB=${R1_GPU_MEMORY_GB:-79.6} # one GPU's memory in GiB as nvidia-smi shows it (H100 80GB), for the check
 R1_CHECK=${R1_CHECK:-1}                   # 0: submit without `make check`'s verdict (it still runs and prints)
+R1_REPORT_TO=${R1_REPORT_TO:-}            # training jobs' trackers: tensorboard, trackio, wandb, none; empty: the recipes'
 
 set -euo pipefail
 
@@ -47,6 +50,7 @@ while (($#)); do
     case $1 in
         --shards) R1_SHARDS=${2:-}; shift 2 || die "--shards needs a number" ;;
         --nodes) R1_NODES=${2:-}; shift 2 || die "--nodes needs a number" ;;
+        --report_to) R1_REPORT_TO=${2:-}; shift 2 || die "--report_to needs a tracker" ;;
         --) shift; OVERRIDES=("$@"); break ;;
         -h | --help) usage; exit 0 ;;
         -*) die "unknown option $1 (see --help)" ;;
@@ -59,8 +63,11 @@ positive --nodes "$R1_NODES"
 [[ -x $R1_PYTHON ]] || die "no Python at $R1_PYTHON: run make install, or set R1_PYTHON"
 PIPELINE=("$R1_PYTHON" -m r1recipes.pipeline)
 
-# Every recipe, its runner, output folder and state; an unknown MODEL is an error here (its line says why).
-PLAN=$("${PIPELINE[@]}" plan --model "$MODEL")
+# Every recipe, its runner, output folder and state; an unknown MODEL or tracker is an error here (its line says why).
+PLAN=$("${PIPELINE[@]}" plan --model "$MODEL" --report_to "$R1_REPORT_TO")
+TRACK=()
+[[ -z $R1_REPORT_TO ]] || TRACK=(--report_to "$R1_REPORT_TO")
+export -n R1_REPORT_TO   # the jobs get it on their command line (TRACK), not a second time from the environment
 command -v sbatch >/dev/null || die "sbatch not found: run on a Slurm login node"
 
 # Before anything is submitted: does every recipe fit the cluster's GPUs (python -m r1recipes.pipeline check)?
@@ -143,7 +150,7 @@ while IFS=$'\t' read -r recipe runner output state <&3; do
             ((nodes >= 2)) || nodes=2   # the last node serves generation
         fi
         submit "${after[@]}" "${GPUS[@]}" --job-name="$name" --nodes="$nodes" --ntasks-per-node=1 \
-            --output="$R1_LOG_DIR/%x-%j.log" "$SLURM_DIR/train.slurm" "$recipe" "${OVERRIDES[@]}"
+            --output="$R1_LOG_DIR/%x-%j.log" "$SLURM_DIR/train.slurm" "$recipe" "${OVERRIDES[@]}" "${TRACK[@]}"
     fi
     echo "$JOB $recipe"
     PREVIOUS=$JOB

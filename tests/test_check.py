@@ -2,7 +2,7 @@
 
 The published figures: the ZeRO paper's Figure 1 (Rajbhandari et al. 2019: 7.5B parameters on 64 GPUs), the
 parameter counts of the model cards, and the KV-cache size per token that vLLM allocates (2 x layers x KV heads x
-head dimension x 2 bytes). The peak memory of real steps on a GPU is compared in README ("Before renting GPUs").
+head dimension x 2 bytes). The peak memory of real steps on a GPU is compared in docs/check.md.
 """
 
 import json

@@ -388,3 +388,16 @@ def test_a_damaged_output_is_refused_as_a_dataset_naming_the_file(tmp_path, refe
     with pytest.raises(RecipeError) as error:
         source_columns(source)
     assert str(error.value) == f"{copy}: {reason}"
+
+
+def test_a_copy_of_the_shared_files_reads_as_the_output_and_is_checked(tmp_path, reference):
+    """What `share` uploads of stage 3 (data, manifest, stage.json; no chunks/ or config.json) is read as the
+    generator's output, so it is checked against its manifest like the folder it came from."""
+    copy = tmp_path / "copy"
+    shutil.copytree(reference, copy, ignore=shutil.ignore_patterns("chunks", "config.json"))
+    source = DatasetSource(path=str(copy))
+    assert "messages" in source_columns(source)
+    reason = damage_extra(copy / "data")
+    with pytest.raises(RecipeError) as error:
+        source_columns(source)
+    assert str(error.value) == f"{copy}: {reason}"

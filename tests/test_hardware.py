@@ -2,7 +2,7 @@
 `--use_cpu true` is the explicit way to run it there anyway, and the global batch survives another process count.
 
 The GPU machine is simulated (`hardware.machine`), so these run on any CPU; the real checks on a GPU are the
-`gpu` tests and the README's GPU notes."""
+`gpu` tests and docs/gpus.md."""
 
 import os
 import subprocess

@@ -1,6 +1,7 @@
 """The make/Slurm driver: stage lookup, checks before anything starts, launch commands, fork, and resuming."""
 
 import json
+import shlex
 import shutil
 import subprocess
 import sys
@@ -317,3 +318,61 @@ def test_the_demo_pipeline_on_tiny_models_continues_after_a_failure_evaluates_ev
     assert "- stage2: mean total reward " in report and "- stage4: mean total reward " in report
     assert "- Every expected stage is complete, evaluated and has a training log." in report
     assert "\nruns/tiny/report.md\n| stage | countdown3 | word_problems |\n" in rerun.stdout  # the report's own
+
+
+def test_report_to_reaches_each_training_runner_but_not_the_generator(tree, monkeypatch):
+    """`make stage3 MODEL=tiny REPORT_TO=trackio`: the SFT gets `--report_to trackio`, the generator (no trainer)
+    nothing; trackio's store is runs/trackio/ unless TRACKIO_DIR is set."""
+    complete("runs/tiny/stage2")
+    calls = []
+    monkeypatch.setattr("r1recipes.pipeline._call", lambda command, env=None: calls.append((command, env)))
+    monkeypatch.delenv("TRACKIO_DIR", raising=False)
+    main(["run", "stage3", "--model", "tiny", "--report_to", "trackio"])
+    runners = {command[2]: (command, env) for command, env in calls if "--config" in command}
+    assert sorted(runners) == ["r1recipes.generate", "r1recipes.sft"]
+    generate, sft = runners["r1recipes.generate"][0], runners["r1recipes.sft"][0]
+    assert "--report_to" not in generate and sft[-2:] == ["--report_to", "trackio"]
+    assert {env["TRACKIO_DIR"] for _, env in calls} == {str(tree / "runs" / "trackio")}
+
+    calls.clear()
+    monkeypatch.setenv("TRACKIO_DIR", str(tree / "elsewhere"))
+    main(["run", "stage1", "--model", "tiny", "--report_to", "tensorboard,trackio"])
+    command, env = next((c, e) for c, e in calls if "--config" in c)
+    assert command[-2:] == ["--report_to", "tensorboard,trackio"] and env == {}  # the user's TRACKIO_DIR is kept
+    calls.clear()
+    main(["run", "stage1", "--model", "tiny"])  # no REPORT_TO: the recipe's own report_to
+    assert all("--report_to" not in command for command, _ in calls)
+
+
+def test_a_bad_tracker_is_one_line_and_starts_nothing(tree, capsys, monkeypatch):
+    for argv in (["run", "stage1", "--model", "tiny"], ["plan", "--model", "tiny"]):
+        with pytest.raises(SystemExit) as exit_info:
+            main([*argv, "--report_to", "tensorboard,tensorbord"])
+        assert exit_info.value.code == 2
+        valid = "(valid: none, tensorboard, trackio, wandb)"
+        assert capsys.readouterr().err == f"error: report_to: unknown tracker 'tensorbord' {valid}\n"
+    monkeypatch.setitem(sys.modules, "trackio", None)  # as if not installed
+    with pytest.raises(SystemExit):
+        main(["all", "--model", "tiny", "--report_to", "trackio"])
+    assert capsys.readouterr().err.startswith("error: report_to trackio: the trackio package is not installed: ")
+    stage1 = tree / "recipes/tiny/stage1_cold_start_sft.yaml"  # a recipe's own report_to is checked too
+    stage1.write_text(stage1.read_text().replace("report_to: none", "report_to: trackio"))
+    with pytest.raises(SystemExit):
+        main(["run", "stage1", "--model", "tiny"])
+    assert capsys.readouterr().err.startswith(f"error: {stage1.relative_to(tree)}: report_to trackio: the trackio ")
+    assert not (tree / "runs").exists()
+
+
+@pytest.mark.parametrize(
+    "target", ["stage1", "stage2", "stage3", "stage4", "zero", "tinyzero", "distill", "pipeline", "demo"]
+)
+def test_make_passes_report_to_to_the_pipeline(target):
+    def pipeline_args(*variables: str):
+        dry_run = subprocess.run(
+            ["make", "-n", target, "MODEL=tiny", *variables], cwd=ROOT, capture_output=True, text=True, timeout=60
+        )
+        words = shlex.split(next(line for line in dry_run.stdout.splitlines() if "-m r1recipes.pipeline" in line))
+        return make_parser().parse_args(words[words.index("r1recipes.pipeline") + 1 :])
+
+    assert pipeline_args("REPORT_TO=tensorboard,trackio").report_to == "tensorboard,trackio"
+    assert pipeline_args().report_to == ""

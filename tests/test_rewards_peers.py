@@ -6,7 +6,7 @@ Each file in `tests/peer_cases/` holds one JSON object per line:
      "columns": {"answer": [...]}, "peer": [1.0], "ours": [1.0], "departure": null}
 
 `peer` is what the other project expects (its test's value, or its scorer's output); `ours` is what our reward
-gives. Where they differ the case names a `departure`, a row of README's table of deliberate departures, and
+gives. Where they differ the case names a `departure`, a row of docs/rewards.md's table of deliberate departures, and
 every row of that table is shown by at least one case: the table stays current both ways.
 """
 
@@ -34,9 +34,9 @@ def load_cases() -> list[dict]:
 
 
 def departures_table() -> set[str]:
-    """The keys (first column, in backticks) of README's table of deliberate departures."""
-    text = (ROOT / "README.md").read_text()
-    assert DEPARTURES_HEADING in text, f"README.md lacks the section {DEPARTURES_HEADING!r}"
+    """The keys (first column, in backticks) of docs/rewards.md's table of deliberate departures."""
+    text = (ROOT / "docs/rewards.md").read_text()
+    assert DEPARTURES_HEADING in text, f"docs/rewards.md lacks the section {DEPARTURES_HEADING!r}"
     section = text.split(DEPARTURES_HEADING, 1)[1].split("\n#", 1)[0]
     return set(re.findall(r"^\| `([a-z0-9-]+)` \|", section, flags=re.MULTILINE))
 
@@ -68,5 +68,5 @@ def test_every_source_is_sampled_and_pinned():
 def test_the_departures_table_is_current():
     table = departures_table()
     named = {c["departure"] for c in CASES if c.get("departure")}
-    assert named - table == set(), "cases name departures README's table lacks"
-    assert table - named == set(), "README's table lists departures no case shows"
+    assert named - table == set(), "cases name departures docs/rewards.md's table lacks"
+    assert table - named == set(), "docs/rewards.md's table lists departures no case shows"

@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from r1recipes.hardware import fit_batch
 from r1recipes.recipes import RecipeFile
 
@@ -98,3 +100,67 @@ def test_a_gpu_count_set_for_the_cluster_wins_and_cpu_recipes_ask_for_none(tmp_p
     assert {c["gpus-per-node"] for c in calls if "merge" not in c} == {"4"}
     (tmp_path / "tiny").mkdir()
     assert all("gpus-per-node" not in c for c in submit(tmp_path / "tiny", "tiny"))
+
+
+def test_report_to_reaches_every_training_job_and_no_generation_job(tmp_path):
+    result, log = run_pipeline_sh(tmp_path, "tiny", R1_REPORT_TO="tensorboard,trackio")
+    assert result.returncode == 0, result.stderr
+    jobs = [shlex.split(line) for line in log.read_text().splitlines()]
+    training = [words for words in jobs if any(w.endswith("train.slurm") for w in words)]
+    generation = [words for words in jobs if any(w.endswith("generate.slurm") for w in words)]
+    assert len(training) == 5 and len(generation) == 2  # stages 1, 2, 3 (SFT), 4 and the student; array and merge
+    assert all(words[-2:] == ["--report_to", "tensorboard,trackio"] for words in training)
+    assert all("--report_to" not in words for words in generation)
+
+
+def test_an_unknown_tracker_submits_nothing(tmp_path):
+    result, log = run_pipeline_sh(tmp_path, "tiny", "--report_to", "tensorbord")
+    assert result.returncode == 2 and not log.exists() and result.stdout == ""
+    assert result.stderr.strip().splitlines()[-1].startswith("error: report_to: unknown tracker 'tensorbord'")
+
+
+STAND_IN_PYTHON = """#!/usr/bin/env bash
+# `pipeline launch` is recorded, not run; `pipeline get` (a recipe's values) runs
+if [[ $3 == launch ]]; then printf '%q ' "$@" >> "$LAUNCH_LOG"; echo >> "$LAUNCH_LOG"; exit 0; fi
+exec "$REAL_PYTHON" "$@"
+"""
+STAND_IN_SCONTROL = """#!/usr/bin/env bash
+printf 'node1\\nnode2\\n'
+"""
+STAND_IN_SRUN = """#!/usr/bin/env bash
+while [[ $1 == --* ]]; do shift; done   # srun's own options; then the task, run here as node 0
+SLURM_NODEID=0 exec "$@"
+"""
+
+
+@pytest.mark.parametrize("nodes", [1, 2])
+def test_train_slurm_passes_r1_report_to_to_the_launch(tmp_path, nodes):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name, script in [("python", STAND_IN_PYTHON), ("scontrol", STAND_IN_SCONTROL), ("srun", STAND_IN_SRUN)]:
+        (bin_dir / name).write_text(script)
+        (bin_dir / name).chmod(0o755)
+    log = tmp_path / "launch.log"
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("R1_", "SLURM_", "SBATCH_"))}
+    env = {
+        **clean, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "R1_PYTHON": str(bin_dir / "python"),
+        "REAL_PYTHON": sys.executable, "LAUNCH_LOG": str(log), "R1_REPORT_TO": "trackio",
+        "SLURM_NNODES": str(nodes), "SLURM_JOB_NODELIST": "node[1-2]",
+    }  # fmt: skip
+    result = subprocess.run(
+        ["bash", str(ROOT / "slurm/train.slurm"), "recipes/tiny/stage1_cold_start_sft.yaml", "--max_steps", "2"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    (launch,) = [shlex.split(line) for line in log.read_text().splitlines()]
+    assert launch[2:4] == ["launch", "recipes/tiny/stage1_cold_start_sft.yaml"]
+    assert launch[launch.index("--report_to") + 1] == "trackio"
+    assert shlex.split(launch[launch.index("--args") + 1]) == ["--max_steps", "2"]
+    assert ("--launch_args" in launch) == (nodes == 2)  # the multi-node branch ran
+
+
+def test_the_report_to_flag_wins_over_r1_report_to_and_is_given_once(tmp_path):
+    result, log = run_pipeline_sh(tmp_path, "tiny", "--report_to", "trackio", R1_REPORT_TO="wandb")
+    assert result.returncode == 0, result.stderr
+    training = [shlex.split(line) for line in log.read_text().splitlines() if "train.slurm" in line]
+    assert training and all(words.count("--report_to") == 1 and words[-1] == "trackio" for words in training)

@@ -13,7 +13,7 @@ relative to the memory allocated before it: the weights, the memory after traine
 the first optimizer step, the peak allocated (overall and per step); plus the peak reserved (absolute), seconds per
 step (after the first), tokens per second and, for GRPO, the measured completion lengths. The JSON is rewritten
 after every case, so a killed run keeps what finished; a failing case (OOM, say) keeps its error and the run goes on.
-Measured on an H200 on 2026-12-04: tests/data/memory_h200.json (README, "Before renting GPUs").
+Measured on an H200 on 2026-12-04: tests/data/memory_h200.json (docs/check.md).
 """
 
 import argparse

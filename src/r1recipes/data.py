@@ -34,7 +34,8 @@ def _load(source: DatasetSource, streaming: bool = False):
             if isinstance(dataset, datasets.DatasetDict):
                 dataset = dataset[source.split]
             return dataset.to_iterable_dataset() if streaming else dataset
-        if path.is_dir() and (path / "chunks").is_dir():  # rejection-sampling output (r1recipes.output)
+        # rejection-sampling output (r1recipes.output), or a copy of what `share` uploads (no chunks/)
+        if path.is_dir() and ((path / "chunks").is_dir() or (path / "manifest.json").is_file()):
             _verify_generated(path)  # finished, and its data files are those its manifest lists
             if not any((path / "data").glob("*.parquet")):
                 raise RecipeError(f"{source.path} holds no rows: the generator kept none (see its manifest.json)")

@@ -42,7 +42,7 @@ the recipe's settings, never from weights, so it runs anywhere, with no GPU. Wha
   sequence's KV cache). Completion lengths are taken at their maximum, so GRPO figures are upper bounds. The
   defaults are stated assumptions; pass measured throughputs to replace them.
 
-README's "Before renting GPUs: make check" gives the error of each count against published figures and against
+docs/check.md gives the error of each count against published figures and against
 the peak memory of real steps on an H200 (`python -m r1recipes.bench_memory`, kept in tests/data/memory_h200.json).
 """
 

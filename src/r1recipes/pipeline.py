@@ -1,7 +1,7 @@
 """What `make` and the Slurm scripts call: run a stage, the whole pipeline, one recipe; fork; read a recipe.
 
     python -m r1recipes.pipeline run stage2 --model Qwen2.5-7B [--accelerate zero3] [--num_processes 8] \
-        [--args "--learning_rate 1e-6"]                  # make stage2 MODEL=Qwen2.5-7B ACCELERATE=zero3 ...
+        [--args "--learning_rate 1e-6"] [--report_to trackio]   # make stage2 MODEL=Qwen2.5-7B ACCELERATE=zero3 ...
     python -m r1recipes.pipeline run distill --model Qwen2.5-7B --student Qwen2.5-Math-1.5B
     python -m r1recipes.pipeline all --model SmolLM2-135M      # make pipeline: stages 1-4, then every student
     python -m r1recipes.pipeline launch recipes/tiny/stage2_reasoning_grpo.yaml [--launch_args "..."]
@@ -18,7 +18,8 @@ run, built by the package (tiny/SmolLM2 models, synthetic data), or exist. `all`
 (evaluate's flags), `all` also evaluates the starting model and each trained stage as soon as it is trained,
 into runs/<run>/eval/<name>, and ends with runs/<run>/report.md (`make demo` is this, on SmolLM2-135M).
 One process runs a recipe unless `--accelerate` or `--num_processes` (or more than one visible GPU: ddp) asks
-for `accelerate launch`.
+for `accelerate launch`. `--report_to` (make's REPORT_TO) sets the trackers of every training recipe of the run
+(not stage 3's generator, which has none); see `tracking.py`.
 """
 
 import argparse
@@ -32,7 +33,7 @@ import sys
 import time
 from pathlib import Path
 
-from r1recipes import RecipeError, hardware, notice
+from r1recipes import RecipeError, hardware, notice, tracking
 from r1recipes.eval_results import EVAL
 from r1recipes.paths import check_hub_id
 from r1recipes.recipes import (
@@ -48,6 +49,7 @@ from r1recipes.recipes import (
     model_folder,
     pipeline_recipes,
     producers,
+    runner_of,
     stage_files,
     stage_recipes,
 )
@@ -127,6 +129,19 @@ def check_overrides(recipe: RecipeFile) -> None:
             raise RecipeError(f"ARGS: {recipe.path} has no key '{key}'{parser.suggest(key)}")
 
 
+def check_trackers(recipe: RecipeFile) -> None:
+    """The trackers a training recipe reports to (after REPORT_TO) are known and installed."""
+    try:
+        tracking.check_installed(tracking.trackers(recipe.config.get("report_to")))
+    except RecipeError as exc:
+        raise RecipeError(f"{recipe.path}: {exc}") from None
+
+
+def tracker_flags(path: Path, report_to: str) -> list[str]:
+    """REPORT_TO as an override of a training recipe; the generator has no trainer to report."""
+    return ["--report_to", report_to] if report_to and runner_of(Path(path)) in TRAINERS else []
+
+
 def check_run(recipes: list[RecipeFile], accelerate: str | None = None) -> list[str]:
     """Check every recipe of a run before any starts (the machine, overrides, outputs, inputs, Hub ids); return
     the inputs the package must build first."""
@@ -135,6 +150,8 @@ def check_run(recipes: list[RecipeFile], accelerate: str | None = None) -> list[
     for recipe in recipes:
         check_hardware(recipe, accelerate)
     for recipe in recipes:
+        if recipe.runner in TRAINERS:
+            check_trackers(recipe)
         if recipe.overrides:
             check_overrides(recipe)
         check_output(recipe, owners)
@@ -193,8 +210,9 @@ def plan_steps(recipes: list[RecipeFile], to_build: list[str], args, skip_comple
 
 def run(paths: list[Path], args, skip_complete: bool = False, evaluation: Path | None = None) -> None:
     start = time.monotonic()
-    recipes = [RecipeFile.load(p, shlex.split(args.args)) for p in paths]
+    recipes = [RecipeFile.load(p, [*shlex.split(args.args), *tracker_flags(p, args.report_to)]) for p in paths]
     to_build = check_run(recipes, args.accelerate)
+    env = tracking.runner_env([r.config.get("report_to") for r in recipes if r.runner in TRAINERS])
     if evaluation:
         check_evaluation(evaluation)
     steps = plan_steps(recipes, to_build, args, skip_complete, evaluation)
@@ -203,13 +221,14 @@ def run(paths: list[Path], args, skip_complete: bool = False, evaluation: Path |
             notice(f"[{number}/{len(steps)}] skip {what}: complete")
             continue
         notice(f"[{number}/{len(steps)}] {what}\n   {shlex.join(command)}")
-        _call(command)
+        _call(command, env)
     notice(f"done in {_minutes(time.monotonic() - start)}")
 
 
-def _call(command: list[str]) -> None:
+def _call(command: list[str], extra_env: dict[str, str] | None = None) -> None:
     # the venv's bin first on PATH: DeepSpeed compiles its CPU ops with the `ninja` installed there
-    env = {**os.environ, "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    env = {**os.environ, **(extra_env or {}), "PATH": path}
     code = subprocess.call(command, env=env)
     if code:
         sys.exit(code)  # the runner has said what went wrong
@@ -262,6 +281,8 @@ def make_parser() -> argparse.ArgumentParser:
     launching.add_argument("--num_processes", type=int, default=None, help="processes for accelerate launch")
     launching.add_argument("--args", default="", help='recipe overrides, e.g. "--learning_rate 1e-6"')
     launching.add_argument("--launch_args", default="", help="more accelerate launch flags (multi-node Slurm)")
+    trackers = "trackers of every training recipe: none, tensorboard, trackio, wandb (comma-separated for several)"
+    launching.add_argument("--report_to", default="", help=trackers)
     stage = commands.add_parser("run", parents=[launching], help="one make target: stage1-4, distill, zero, tinyzero")
     stage.add_argument("stage")
     stage.add_argument("--model", default="")
@@ -272,6 +293,7 @@ def make_parser() -> argparse.ArgumentParser:
     one.add_argument("recipe", type=Path)
     plan = commands.add_parser("plan", help="the pipeline's recipes, runners, outputs and states")
     plan.add_argument("--model", default="")
+    plan.add_argument("--report_to", default="", help="checked (known and installed) for slurm/pipeline.sh")
     get = commands.add_parser("get", help="print one value of a recipe")
     get.add_argument("recipe", type=Path)
     get.add_argument("key")
@@ -305,6 +327,7 @@ def make_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     args = make_parser().parse_args(argv)
     try:
+        tracking.check_installed(tracking.trackers(getattr(args, "report_to", "")))
         if args.command == "run":
             run(stage_recipes(model_folder(args.model), args.stage, args.student), args)
         elif args.command == "all":

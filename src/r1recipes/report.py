@@ -144,7 +144,11 @@ def _duration(stage: dict) -> str:
     return f"{minutes} min {seconds} s" if minutes < 60 else f"{minutes // 60} h {minutes % 60} min"
 
 
+TRAINING_HEADER = ["stage", "runner", "steps (or samples)", "wall time", "final loss", "final reward"]
+
+
 def training_row(name: str, stage: dict, log: list[dict]) -> list[str]:
+    """A stage's row under `TRAINING_HEADER`."""
     runner, wall = stage.get("runner", "?"), _duration(stage)
     if runner == "generate":  # rejection sampling trains nothing: what it sampled and kept instead
         m = stage.get("manifest", {})
@@ -253,11 +257,10 @@ def write_report(run: Run, output: Path) -> list[str]:
 
     evaluation = eval_section(run.results) if run.results else [f"No evaluation results in `{run.folder / EVAL}`."]
     rows = [training_row(n, run.stages[n], run.logs.get(n, [])) for n in sorted(run.stages, key=order)]
-    header = ["stage", "runner", "steps (or samples)", "wall time", "final loss", "final reward"]
     signal = signal_section(run)
     lines = [f"# Report: {run.folder.name}", "", provenance_line(run), "", "## Evaluation", "", *evaluation, ""]
     lines += ["## Learning signal", "", *signal, ""]
-    lines += ["## Training", "", *(table(header, rows) if rows else ["No complete stage."]), ""]
+    lines += ["## Training", "", *(table(TRAINING_HEADER, rows) if rows else ["No complete stage."]), ""]
     lines += ["## Stages", "", *status_lines(run), ""]
     links = [f"![{title}]({PLOTS}/{file})\n" for title, file in figures]  # a paragraph each, not side by side
     lines += ["## Plots", "", *(links or ["No training log, no evaluation results.\n"])]

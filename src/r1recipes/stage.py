@@ -3,7 +3,8 @@
 `output_dir/stage.json` is written last, atomically, after the final model and tokenizer: its presence
 means the stage is complete, and the pipeline relies on that to skip finished stages on a rerun. A rerun resumes
 from the newest complete checkpoint, and one saved at the last step only finishes (`checkpoints.py`). A stage that
-would train 0 steps, or save over its own model, is refused before anything loads.
+would train 0 steps, or save over its own model, is refused before anything loads. With `push_to_hub: true` the
+stage is pushed to the Hub with its card once `stage.json` is written, and never by transformers before (`share.py`).
 """
 
 import shutil
@@ -14,10 +15,11 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
-from r1recipes import RecipeError, checkpoints, notice
+from r1recipes import RecipeError, checkpoints, notice, tracking
 from r1recipes.files import STAGE_FILE, write_json
 from r1recipes.models.loading import load_policy
 from r1recipes.parser import Recipe
+from r1recipes.share import push, take_over_push
 
 
 def run_cli(main, make_parser, argv: list[str] | None = None) -> None:
@@ -59,9 +61,11 @@ def train_stage(
 
     check_steps(training_args)
     check_not_the_input(training_args.output_dir, model_args.model_name_or_path)
+    tracking.prepare(training_args, recipe)
     stage = Stage(runner, training_args, recipe)
     if stage.complete:
         return None
+    hub = take_over_push(training_args)  # checked before anything loads, pushed once stage.json is written
     train, test = make_datasets(data_args, training_args.seed)
     tokenizer, model = load_policy(model_args, training_args.trust_remote_code)
     if check_inputs:
@@ -76,10 +80,15 @@ def train_stage(
         callbacks=callbacks,
         **trainer_kwargs,
     )
+    if training_args.report_to:
+        tracking.record_source(trainer, source(runner, stage.recipe))
     if hasattr(trainer.train_dataset, "__len__") and len(trainer.train_dataset) == 0:
         # SFTTrainer silently drops rows whose completion was truncated away
         raise RecipeError(f"no training rows left after tokenization: raise max_length ({training_args.max_length})")
-    return stage.run(trainer)
+    record = stage.run(trainer)
+    if hub and trainer.accelerator.is_main_process:
+        push(training_args.output_dir, **hub)
+    return record
 
 
 def check_steps(training_args) -> None:
@@ -111,17 +120,20 @@ def now_utc() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def provenance(runner: str, recipe: Recipe, started_at: str) -> dict:
-    """The opening fields of every `stage.json`: what ran, from which recipe and commit, and when."""
+def source(runner: str, recipe: Recipe) -> dict:
+    """What ran, from which recipe and commit: the opening of `stage.json`, and a tracked run's config."""
     return {
         "stage": recipe.name or runner,
         "runner": runner,
         "recipe": {"path": recipe.path, "contents": recipe.text, "argv": recipe.argv},
         "git_commit": _git("rev-parse", "HEAD"),
         "git_dirty": bool(_git("status", "--porcelain")),
-        "started_at": started_at,
-        "finished_at": now_utc(),
     }
+
+
+def provenance(runner: str, recipe: Recipe, started_at: str) -> dict:
+    """The opening fields of every `stage.json`: what ran, from which recipe and commit, and when."""
+    return {**source(runner, recipe), "started_at": started_at, "finished_at": now_utc()}
 
 
 def mark_complete(output_dir: Path, record: dict, what: str) -> None:
