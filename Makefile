@@ -29,12 +29,14 @@ ARGS ?=
 REPORT_TO ?=
 # make eval: MODEL_PATH a model folder, .gguf or Hub id; BENCHMARKS names (r1recipes.benchmarks); OUTPUT its folder;
 # NUM_PROCESSES data-parallel processes (torch.distributed.run); ARGS evaluate's own flags.
-# make report: RUN_DIR a run folder (runs/<MODEL>).
+# make report: RUN_DIR a run folder (runs/<MODEL>). make compare: A and B two evaluation folders, before and after.
 # make demo: DEMO the recipe folder (SmolLM2-135M; tiny for a smoke-sized run in a minute or two).
 MODEL_PATH ?=
 BENCHMARKS ?= math500,aime24,amc23,gsm8k
 OUTPUT ?=
 RUN_DIR ?=
+A ?=
+B ?=
 DEMO ?= SmolLM2-135M
 PIPELINE := $(PY) -m r1recipes.pipeline
 TRACK = $(if $(REPORT_TO),--report_to "$(REPORT_TO)")
@@ -42,7 +44,7 @@ LAUNCH = --accelerate "$(ACCELERATE)" $(if $(NUM_PROCESSES),--num_processes $(NU
 
 .DEFAULT_GOAL := help
 .PHONY: help install install-gpu test test-slow test-slurm lint format demo demo-clean clean \
-	stage1 stage2 stage3 stage4 distill zero tinyzero pipeline fork eval report check push card
+	stage1 stage2 stage3 stage4 distill zero tinyzero pipeline fork eval report compare check push card
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z0-9-]+):.*## /\1\t/' | \
@@ -104,6 +106,9 @@ eval: install ## pass@k of a model: make eval MODEL_PATH=runs/X/stage2 BENCHMARK
 
 report: install ## report.md and plots/ of a run folder: make report RUN_DIR=runs/SmolLM2-135M
 	$(PY) -m r1recipes.report "$(RUN_DIR)"
+
+compare: install ## paired test of two evaluations: make compare A=runs/X/eval/base B=runs/X/eval/stage2 [ARGS=--json]
+	$(PY) -m r1recipes.compare "$(A)" "$(B)" $(ARGS)
 
 # make push / card: STAGE_DIR a complete stage folder (stage 3's output goes up as a dataset); REPO the Hub repository,
 # org/name; PRIVATE true or false for a repository the push creates (empty: the Hub's default); ARGS share's own flags

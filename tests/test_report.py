@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -10,8 +11,10 @@ from pathlib import Path
 import pytest
 from helpers import tiny_grpo_fields, tiny_sft_fields, write_recipe
 from matplotlib.image import imread
+from test_paired import one_sample, write_evaluation
 
 from r1recipes import evaluate, grpo, report, sft
+from r1recipes.paired import compare, difference_cell, newcombe_interval
 from r1recipes.synthetic import arithmetic_rows, write_jsonl
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -113,6 +116,9 @@ def test_report_of_a_trained_evaluated_run(run_dir, capsys):
     assert signal + f"({last - first:+.3f}); {name} {rewards[0][f'rewards/{name}/mean']:.3f} → " in text
     assert "| stage1 | – | +10.0 |\n| stage2 | +37.5 | +25.0 |" in text  # pass@1 against base, in points
     assert "| stage2 | +37.5 | +25.0 |" in out
+    # results.json alone (no samples.jsonl): nothing to pair, so no interval or p, and the report says why
+    assert "Not paired (the difference of the table's pass@1 only):\n- base: " in text and " p=" not in text
+    assert f"{run_dir / 'eval' / 'base'}: results.json lists countdown but samples.jsonl has no sample of it" in out
 
     plots = sorted(p.name for p in (run_dir / "plots").iterdir())
     assert plots == ["pass_at_1.png", "stage1.png", "stage2.png"]
@@ -151,7 +157,24 @@ def test_report_of_what_evaluate_wrote(run_dir, tiny_model, capsys):
         assert f"| {name} | {' | '.join(cells)} |" in text
     assert "K=2 samples per problem, temperature 0.6, max_new_tokens 8." in text
     assert "- Not evaluated (no `eval/<name>/results.json`): stage1\n" in text
+    paired = compare(run_dir / "eval" / "base", run_dir / "eval" / "stage2")
+    assert [c.test for c in paired] == ["sign-flip permutation"] * 2  # two samples per problem
+    assert f"| stage2 | {' | '.join(difference_cell(c) for c in paired)} |" in out
+    assert re.search(r"\| stage2 \| [+-]\d+\.\d \[-?\d+\.\d, -?\d+\.\d\] p=[0-9.e-]+ \|", text)
+    assert "Not paired" not in text
     check_png(run_dir / "plots" / "pass_at_1.png")
+
+
+def test_stages_are_compared_with_the_base_model_problem_by_problem(run_dir, capsys):
+    """One greedy sample per problem: McNemar's exact test and Newcombe's interval, worked out in test_paired."""
+    write_evaluation(run_dir / "eval" / "base", {"countdown": one_sample("0" * 8), "sums": one_sample("10")})
+    write_evaluation(run_dir / "eval" / "stage1", {"countdown": one_sample("11111000"), "sums": one_sample("10")})
+    write_evaluation(run_dir / "eval" / "stage2", {"countdown": one_sample("00000000")})
+    out = render(run_dir, capsys)
+    low, high = newcombe_interval(0, 0, 5, 3)  # none both right, none lost, 5 gained, 3 neither
+    assert f"| stage1 | +62.5 [{100 * low:.1f}, {100 * high:.1f}] p=0.0625 | +0.0 [" in out  # p = 2 / 2**5
+    assert "| stage2 | +0.0 [-32.4, 32.4] p=1 | – |" in out  # 0 of 8 both: +-z^2 / (8 + z^2)
+    assert "Not paired" not in out
 
 
 def test_without_results_or_trainer_state_the_report_says_so(run_dir, capsys):

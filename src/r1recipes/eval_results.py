@@ -14,6 +14,7 @@ shards in problem order, under a file lock, so processes finishing together take
 import json
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 from r1recipes import RecipeError, notice
@@ -35,6 +36,25 @@ class ResultsDir:
 
     def finished(self) -> set[str]:
         return set(self.results.get("benchmarks", {}))
+
+    def sample_rows(self) -> Iterator[dict]:
+        """The rows of samples.jsonl that finished benchmarks wrote: up to the size results.json records, since
+        a merge killed before results.json was written may have left more."""
+        path, size = self.path / SAMPLES, self.results.get("samples_bytes", 0)
+        if size and not path.is_file():
+            raise RecipeError(f"{path} is missing ({self.path / RESULTS} records {size} bytes of samples)")
+        if not size:
+            return
+        read = 0  # bytes
+        with open(path, "rb") as handle:
+            for number, line in enumerate(handle, start=1):
+                read += len(line)
+                if read > size:
+                    break
+                try:
+                    yield json.loads(line)
+                except ValueError:
+                    raise RecipeError(f"{path}: line {number} is not JSON") from None
 
     def check(self, header: dict, start_over: bool) -> None:
         """Writing nothing: the folder can be written, and results already in it were made with the same model

@@ -21,6 +21,7 @@ from pathlib import Path
 from r1recipes import RecipeError
 from r1recipes.eval_results import EVAL, RESULTS
 from r1recipes.files import STAGE_FILE, write_atomically
+from r1recipes.paired import compare, difference_cell, read_evaluation
 from r1recipes.plots import pass_at_1_plot, stage_plot
 from r1recipes.recipes import DISTILL, PIPELINE, RECIPES, RecipeFile, pipeline_recipes, stage_files
 
@@ -184,7 +185,7 @@ def reward_trend(log: list[dict]) -> tuple[int, dict[str, tuple[float, float]]] 
 
 def signal_section(run: Run) -> list[str]:
     """Did the recipe teach something: each GRPO stage's reward, first fifth of its steps against the last, and
-    each evaluated stage's pass@1 against the starting model's, in percentage points."""
+    each evaluated stage's pass@1 against the starting model's, paired by problem (`paired.py`)."""
     lines = []
     for name in sorted(run.logs, key=order):
         found = reward_trend(run.logs[name]) if run.stages.get(name, {}).get("runner") == "grpo" else None
@@ -198,17 +199,49 @@ def signal_section(run: Run) -> list[str]:
                 f"- {name}: mean total reward {first:.3f} over its first {n} of {logged} logged steps, {last:.3f} "
                 f"over its last {n} ({last - first:+.3f}){'; ' + ', '.join(parts) if parts else ''}."
             )
-    base = run.results.get("base", {}).get("benchmarks", {})
-    rows = []
-    for name in sorted(run.results, key=order):
-        scores = run.results[name].get("benchmarks", {})
-        if name != "base" and base:
-            cells = [_points(scores[b]["pass@1"] - base[b]["pass@1"]) if b in scores else NONE for b in sorted(base)]
-            rows.append([name, *cells])
+    rows, unpaired = against_base(run)
     if rows:
-        lines += ["", "Held-out pass@1 against the starting model (base), in percentage points:", ""]
-        lines += table(["stage", *sorted(base)], rows)
+        lines += ["", PAIRED_LEGEND, ""]
+        lines += table(["stage", *sorted(run.results["base"]["benchmarks"])], rows)
+    if unpaired:
+        lines += ["", "Not paired (the difference of the table's pass@1 only):", *(f"- {u}" for u in unpaired)]
     return lines or ["No GRPO log, and no stage evaluated beside the starting model."]
+
+
+PAIRED_LEGEND = (
+    "Held-out pass@1 against the starting model (base), paired by problem: the difference in percentage points, "
+    "its 95% interval and p (McNemar's exact test for one sample per problem, else a sign-flip test with a "
+    "bootstrap interval; `python -m r1recipes.compare`):"
+)
+
+
+def against_base(run: Run) -> tuple[list[list[str]], list[str]]:
+    """A row per evaluated stage, a cell per benchmark of the starting model's: the paired comparison with it,
+    or the plain difference of pass@1 where the samples cannot be paired (why, in the second list)."""
+    base = run.results.get("base", {}).get("benchmarks", {})
+    if not base:
+        return [], []
+    unpaired, before = [], None
+    try:
+        before = read_evaluation(run.folder / EVAL / "base")
+    except RecipeError as exc:
+        unpaired.append(f"base: {exc}")
+    rows = []
+    for name in sorted((n for n in run.results if n != "base"), key=order):
+        scores, paired = run.results[name].get("benchmarks", {}), {}
+        if before:
+            try:
+                paired = {c.benchmark: c for c in compare(before, run.folder / EVAL / name)}
+            except RecipeError as exc:
+                unpaired.append(f"{name}: {exc}")
+        cells = []
+        for b in sorted(base):
+            if b in paired:
+                cells.append(difference_cell(paired[b]))
+            else:
+                cells.append(_points(scores[b]["pass@1"] - base[b]["pass@1"]) if b in scores else NONE)
+        rows.append([name, *cells])
+    return rows, unpaired
 
 
 def _points(difference: float) -> str:
