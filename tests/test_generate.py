@@ -380,24 +380,21 @@ def damage_unfinished(data: Path) -> str:
     "damage", [damage_missing, damage_extra, damage_truncated, damage_same_size, damage_unfinished]
 )
 def test_a_damaged_output_is_refused_as_a_dataset_naming_the_file(tmp_path, reference, damage):
-    copy = tmp_path / "copy"
-    shutil.copytree(reference, copy)
-    source = DatasetSource(path=str(copy))
-    assert "messages" in source_columns(source)
-    reason = damage(copy / "data")
-    with pytest.raises(RecipeError) as error:
-        source_columns(source)
-    assert str(error.value) == f"{copy}: {reason}"
+    assert_read_then_refused(tmp_path / "copy", reference, damage)
 
 
 def test_a_copy_of_the_shared_files_reads_as_the_output_and_is_checked(tmp_path, reference):
     """What `share` uploads of stage 3 (data, manifest, stage.json; no chunks/ or config.json) is read as the
     generator's output, so it is checked against its manifest like the folder it came from."""
-    copy = tmp_path / "copy"
-    shutil.copytree(reference, copy, ignore=shutil.ignore_patterns("chunks", "config.json"))
+    assert_read_then_refused(tmp_path / "copy", reference, damage_extra, ignore=("chunks", "config.json"))
+
+
+def assert_read_then_refused(copy: Path, reference: Path, damage, ignore: tuple[str, ...] = ()) -> None:
+    """A copy of `reference` (less `ignore`) reads as a dataset; once damaged, it is refused naming the file."""
+    shutil.copytree(reference, copy, ignore=shutil.ignore_patterns(*ignore))
     source = DatasetSource(path=str(copy))
     assert "messages" in source_columns(source)
-    reason = damage_extra(copy / "data")
+    reason = damage(copy / "data")
     with pytest.raises(RecipeError) as error:
         source_columns(source)
     assert str(error.value) == f"{copy}: {reason}"

@@ -18,3 +18,14 @@ def notice(message: str) -> None:
 
     if int(os.environ.get("RANK", "0")) == 0:
         print(f"r1recipes: {message}", file=sys.stderr, flush=True)
+
+
+def flatten(record: dict, separator: str = ".", prefix: str = "") -> dict:
+    """{"generate": {"seed": 0}} -> {"generate.seed": 0}: nested settings as one level, each named in full."""
+    flat = {}
+    for key, value in record.items():
+        if isinstance(value, dict) and value:
+            flat.update(flatten(value, separator, f"{prefix}{key}{separator}"))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat

@@ -13,8 +13,6 @@ started from; that model is the card's `base_model` when it is a Hub id (the Hub
 
 import json
 import shlex
-import tempfile
-from dataclasses import replace
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -64,11 +62,7 @@ def recipe_of(record: dict) -> RecipeFile:
     the run's command-line flags on top, read by `RecipeFile` as `make` reads recipes."""
     recipe = record.get("recipe") or {}
     argv = without_config(recipe.get("argv") or [])
-    with tempfile.TemporaryDirectory() as tmp:  # RecipeFile reads files
-        path = Path(tmp) / "recipe.yaml"
-        path.write_text(recipe.get("contents") or "")
-        loaded = RecipeFile.load(path, argv)
-    return replace(loaded, path=Path(recipe.get("path") or "recipe.yaml"))
+    return RecipeFile.from_text(Path(recipe.get("path") or "recipe.yaml"), recipe.get("contents") or "", argv)
 
 
 def without_config(argv: list[str]) -> list[str]:

@@ -6,7 +6,6 @@ checked (exists, has the needed columns, reading only its first row) before any 
 of that happens before the model loads.
 """
 
-import functools
 import itertools
 import json
 import logging
@@ -16,6 +15,7 @@ import datasets
 
 from r1recipes import RecipeError
 from r1recipes.configs import DataArguments, DatasetSource
+from r1recipes.output import OutputDir
 from r1recipes.paths import LOCAL_FORMATS, looks_local
 from r1recipes.prompts import grpo_row, sft_messages_row, sft_pair_row
 
@@ -36,7 +36,7 @@ def _load(source: DatasetSource, streaming: bool = False):
             return dataset.to_iterable_dataset() if streaming else dataset
         # rejection-sampling output (r1recipes.output), or a copy of what `share` uploads (no chunks/)
         if path.is_dir() and ((path / "chunks").is_dir() or (path / "manifest.json").is_file()):
-            _verify_generated(path)  # finished, and its data files are those its manifest lists
+            OutputDir(str(path)).verify()  # finished, and its data files are those its manifest lists
             if not any((path / "data").glob("*.parquet")):
                 raise RecipeError(f"{source.path} holds no rows: the generator kept none (see its manifest.json)")
             return datasets.load_dataset("parquet", data_dir=str(path / "data"), split="train", streaming=streaming)
@@ -52,22 +52,6 @@ def _load(source: DatasetSource, streaming: bool = False):
         raise
     except Exception as exc:  # datasets raises many types; the user needs one line, not a trace
         raise _unreadable(source, exc) from None
-
-
-def _verify_generated(path: Path) -> None:
-    """`OutputDir.verify`, once per process for files unchanged since (a run reads a source more than once, and
-    hashing a stage-3 folder of several GB takes seconds)."""
-    files = (path / "manifest.json", path / "stage.json", *sorted((path / "data").glob("*")))
-    _verify_once(
-        str(path.resolve()), tuple((str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files if f.exists())
-    )
-
-
-@functools.cache
-def _verify_once(path: str, files: tuple) -> None:
-    from r1recipes.output import OutputDir
-
-    OutputDir(path).verify()
 
 
 def _unreadable(source: DatasetSource, exc: Exception) -> RecipeError:

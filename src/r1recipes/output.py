@@ -19,18 +19,20 @@ files must be exactly those its manifest lists, or it is refused naming the file
 `datasets.load_dataset("parquet", data_dir=output_dir + "/data")` loads the result.
 """
 
+import functools
 import hashlib
 import itertools
 import json
 import os
 import shutil
+import time
 from collections import Counter
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from r1recipes import RecipeError, notice
+from r1recipes import RecipeError, flatten, notice
 from r1recipes.files import check_writable, locked, write_atomically, write_json
 
 _MESSAGE = pa.struct([("role", pa.string()), ("content", pa.string())])
@@ -60,28 +62,38 @@ def write_rows(path: Path, rows: list[dict]) -> dict:
 
 
 def fingerprint(path: Path) -> dict:
-    """A file's size and sha256, read in blocks."""
+    """A file's size and sha256. The hash is read once per process while the file's size and modification time
+    stay the same (a run checks chunks before and after sampling, and reads a finished folder more than once);
+    a file modified in the last seconds is always read, since a change within one timestamp tick keeps its time
+    (git's "racily clean" entries)."""
+    stat = Path(path).stat()
+    if time.time_ns() - stat.st_mtime_ns < RECENT_NS:
+        sha256 = _sha256(path)
+    else:
+        sha256 = _sha256_unchanged(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
+    return {"bytes": stat.st_size, "sha256": sha256}
+
+
+RECENT_NS = 2_000_000_000  # files younger than this are hashed every time
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _sha256_unchanged(path: str, size: int, mtime_ns: int) -> str:
+    """`_sha256`, remembered: `size` and `mtime_ns` key the cache, so a changed file is read again."""
+    return _sha256(path)
+
+
+def _sha256(path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         while block := handle.read(1 << 20):
             digest.update(block)
-    return {"bytes": path.stat().st_size, "sha256": digest.hexdigest()}
+    return digest.hexdigest()
 
 
 def _same_file(path: Path, record: dict) -> bool:
     """Whether `path` is the file `record` describes (size first: a cut file is found without reading it)."""
     return path.stat().st_size == record["bytes"] and fingerprint(path) == {k: record[k] for k in ("bytes", "sha256")}
-
-
-def _flat(settings: dict, prefix: str = "") -> dict:
-    """{"generate": {"seed": 0}} -> {"generate.seed": 0}, so a difference is named exactly."""
-    flat = {}
-    for key, value in settings.items():
-        if isinstance(value, dict) and value:
-            flat.update(_flat(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
 
 
 class OutputDir:
@@ -129,7 +141,7 @@ class OutputDir:
             if record:
                 write_json(path, plan)
             return
-        before, now = _flat(json.loads(path.read_text())), _flat(plan)
+        before, now = flatten(json.loads(path.read_text())), flatten(plan)  # a difference named exactly
         changed = sorted(key for key in now if before.get(key) != now[key])
         if changed:
             raise RecipeError(

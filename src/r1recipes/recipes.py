@@ -91,8 +91,17 @@ class RecipeFile:
         if not Path(path).is_file():
             raise RecipeError(f"recipe not found: {path}")
         try:
-            config = yaml.safe_load(Path(path).read_text()) or {}
-        except (OSError, yaml.YAMLError) as exc:
+            text = Path(path).read_text()
+        except OSError as exc:
+            raise RecipeError(f"{path}: not readable as YAML: {str(exc).splitlines()[0]}") from None
+        return cls.from_text(path, text, overrides)
+
+    @classmethod
+    def from_text(cls, path: Path, text: str, overrides: list[str] | None = None) -> "RecipeFile":
+        """A recipe from its contents (as `stage.json` records them), named `path`."""
+        try:
+            config = yaml.safe_load(text) or {}
+        except yaml.YAMLError as exc:
             raise RecipeError(f"{path}: not readable as YAML: {str(exc).splitlines()[0]}") from None
         if not isinstance(config, dict):
             raise RecipeError(f"{path}: expected a mapping of keys to values")

@@ -18,7 +18,7 @@ import os
 import shlex
 from pathlib import Path
 
-from r1recipes import RecipeError
+from r1recipes import RecipeError, flatten
 
 # tracker -> (module that must import, how to install it)
 TRACKERS = {
@@ -105,7 +105,7 @@ def log_source(source: dict, callbacks: list) -> None:
 
     for callback in callbacks:
         if isinstance(callback, TensorBoardCallback) and callback.tb_writer is not None:
-            for key, value in _flat(source).items():
+            for key, value in flatten(source, "/").items():
                 text = shlex.join(value) if isinstance(value, list) else str(value)
                 if "\n" in text:  # TensorBoard renders text as Markdown: an indented code block keeps YAML's lines
                     text = "    " + text.replace("\n", "\n    ")
@@ -114,19 +114,9 @@ def log_source(source: dict, callbacks: list) -> None:
         elif isinstance(callback, TrackioCallback):
             import trackio
 
-            trackio.config.update(_flat(source))
+            trackio.config.update(flatten(source, "/"))
         elif isinstance(callback, WandbCallback):
             import wandb
 
             if wandb.run is not None:
                 wandb.config.update(source, allow_val_change=True)
-
-
-def _flat(record: dict, prefix: str = "") -> dict:
-    flat = {}
-    for key, value in record.items():
-        if isinstance(value, dict):
-            flat.update(_flat(value, f"{prefix}{key}/"))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
