@@ -31,6 +31,7 @@ REPORT_TO ?=
 # NUM_PROCESSES data-parallel processes (torch.distributed.run); ARGS evaluate's own flags.
 # make report: RUN_DIR a run folder (runs/<MODEL>). make compare: A and B two evaluation folders, before and after.
 # make demo: DEMO the recipe folder (SmolLM2-135M; tiny for a smoke-sized run in a minute or two).
+# make pipeline, demo, rl-demo: EVAL_ARGS evaluate's flags for every evaluation of the run ("--max_problems 8").
 MODEL_PATH ?=
 BENCHMARKS ?= math500,aime24,amc23,gsm8k
 OUTPUT ?=
@@ -38,12 +39,14 @@ RUN_DIR ?=
 A ?=
 B ?=
 DEMO ?= SmolLM2-135M
+EVAL_ARGS ?=
 PIPELINE := $(PY) -m r1recipes.pipeline
 TRACK = $(if $(REPORT_TO),--report_to "$(REPORT_TO)")
 LAUNCH = --accelerate "$(ACCELERATE)" $(if $(NUM_PROCESSES),--num_processes $(NUM_PROCESSES)) --args "$(ARGS)" $(TRACK)
+EVALUATE = $(if $(EVAL_ARGS),--eval_args "$(EVAL_ARGS)")
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-gpu test test-slow test-slurm lint format demo demo-clean clean \
+.PHONY: help install install-gpu test test-slow test-slurm lint format demo rl-demo demo-clean clean \
 	stage1 stage2 stage3 stage4 distill zero tinyzero pipeline fork eval report compare check push card
 
 help: ## list the targets
@@ -98,7 +101,7 @@ distill: install ## SFT of a student on the stage 3 data: make distill MODEL=Qwe
 	$(PIPELINE) run distill --model "$(MODEL)" --student "$(STUDENT)" $(LAUNCH)
 
 pipeline: install ## stages 1-4 then every student, skipping complete stages (a rerun continues): MODEL=...
-	$(PIPELINE) all --model "$(MODEL)" $(LAUNCH)
+	$(PIPELINE) all --model "$(MODEL)" $(LAUNCH) $(EVALUATE)
 
 eval: install ## pass@k of a model: make eval MODEL_PATH=runs/X/stage2 BENCHMARKS=gsm8k,countdown [OUTPUT= NUM_PROCESSES= ARGS=]
 	$(PY) $(if $(NUM_PROCESSES),-m torch.distributed.run --standalone --nproc_per_node $(NUM_PROCESSES)) -m r1recipes.evaluate \
@@ -138,7 +141,12 @@ fork: install ## copy a recipe folder, its outputs moved to runs/<TO>/: make for
 
 # The demo builds everything it reads: offline, so it never waits on the Hub (real runs use the Hub: no default here).
 demo: install ## the whole R1 pipeline on SmolLM2-135M on a CPU, evaluated after each stage, with a report (DEMO=tiny: smoke)
-	HF_HUB_OFFLINE=1 $(PIPELINE) all --model "$(DEMO)" $(TRACK)
+	HF_HUB_OFFLINE=1 $(PIPELINE) all --model "$(DEMO)" $(TRACK) $(EVALUATE)
+
+# The RL demo: make pipeline MODEL=rl-demo (the SmolLM2 demo's stage 1 first, when missing), then the paired test
+rl-demo: install ## GRPO that raises held-out pass@1 on a CPU (about 40 min), judged by a paired test (docs/rl-demo.md)
+	HF_HUB_OFFLINE=1 $(PIPELINE) all --model rl-demo --args "$(ARGS)" $(TRACK) $(EVALUATE)
+	$(PY) -m r1recipes.compare runs/rl-demo/eval/base runs/rl-demo/eval/stage2
 
 demo-clean: install ## remove what `make demo` wrote: runs/SmolLM2-135M and the models and data built for it
 	HF_HUB_OFFLINE=1 $(PIPELINE) clean --model "$(DEMO)"

@@ -69,6 +69,7 @@ COMMANDS = {
     "make demo DEMO=tiny": Runs(shows="runs/tiny/report.md", writes="runs/tiny/report.md", timeout=600),
     "make demo": SmokedBy("make demo DEMO=tiny", "its pipeline on SmolLM2-135M took 17 min 30 s on 2 cores"),
     "make pipeline MODEL=SmolLM2-135M": SmokedBy("make demo DEMO=tiny", "the pipeline `make demo` runs, offline"),
+    "make rl-demo": NotRun("about 35 min; tests/test_pipeline.py's slow test runs it with smaller evaluations"),
     "make test": NotRun("the fast suite, this file's fast tests included: `.ci/run` runs it"),
     "make check MODEL=Qwen2.5-7B": Runs(shows="8 of 8 recipes fit"),
     "make check MODEL=Qwen2.5-7B GPUS=8 GPU_MEMORY_GB=140.4": Runs(shows="8 of 8 recipes fit"),

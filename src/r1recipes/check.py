@@ -60,8 +60,8 @@ from r1recipes.recipes import (
     ACCELERATE_CONFIGS,
     RECIPES,
     RecipeFile,
+    folder_recipes,
     model_folder,
-    pipeline_recipes,
     producers,
     stage_files,
 )
@@ -701,7 +701,7 @@ def check_recipe(recipe: RecipeFile, hardware: Hardware, owners: dict[str, Path]
 
 def check_folder(folder: Path, hardware: Hardware, overrides: list[str] | None = None) -> list[RecipeCheck]:
     """Every recipe of a model folder: the pipeline's in order (stages, students), then any other."""
-    listed = pipeline_recipes(folder) if (folder / "stage1_cold_start_sft.yaml").exists() else []
+    listed = folder_recipes(folder)
     paths = listed + [p for p in stage_files(folder) if p not in listed]
     owners = producers()
     return [check_recipe(RecipeFile.load(p, overrides), hardware, owners) for p in paths]

@@ -4,6 +4,7 @@
         [--args "--learning_rate 1e-6"] [--report_to trackio]   # make stage2 MODEL=Qwen2.5-7B ACCELERATE=zero3 ...
     python -m r1recipes.pipeline run distill --model Qwen2.5-7B --student Qwen2.5-Math-1.5B
     python -m r1recipes.pipeline all --model SmolLM2-135M      # make pipeline: stages 1-4, then every student
+    python -m r1recipes.pipeline all --model rl-demo [--eval_args "--max_problems 16"]   # make rl-demo
     python -m r1recipes.pipeline launch recipes/tiny/stage2_reasoning_grpo.yaml [--launch_args "..."]
     python -m r1recipes.pipeline plan --model tiny            # one line per recipe, for slurm/pipeline.sh
     python -m r1recipes.pipeline get RECIPE use_vllm --default false   # a recipe value (or `runner`), for Slurm
@@ -13,10 +14,13 @@
 
 Before anything starts, every recipe of the run is checked: its output must not overlap another recipe's,
 and each input must be complete (the error names the make target that produces it), made earlier in this
-run, built by the package (tiny/SmolLM2 models, synthetic data), or exist. `all` skips recipes whose
-`stage.json` exists, so a rerun after a failure continues where it stopped. When the folder has an `eval.yaml`
-(evaluate's flags), `all` also evaluates the starting model and each trained stage as soon as it is trained,
-into runs/<run>/eval/<name>, and ends with runs/<run>/report.md (`make demo` is this, on SmolLM2-135M).
+run, built by the package (tiny/SmolLM2 models, synthetic data), or exist. `all` runs a folder's stages 1-4
+and students, or every recipe of a folder without stage 1 (TinyZero's, the RL demo's), after the recipes of
+other folders whose outputs they read (the RL demo starts from the SmolLM2 demo's stage 1); it skips recipes
+whose `stage.json` exists, so a rerun after a failure continues where it stopped. When the folder has an
+`eval.yaml` (evaluate's flags; `--eval_args` adds more), `all` also evaluates the starting model (the folder's
+first recipe's) and each trained stage as soon as it is trained, into runs/<run>/eval/<name>, and ends with
+runs/<run>/report.md (`make demo` is this, on SmolLM2-135M; `make rl-demo` on rl-demo).
 One process runs a recipe unless `--accelerate` or `--num_processes` (or more than one visible GPU: ddp) asks
 for `accelerate launch`. `--report_to` (make's REPORT_TO) sets the trackers of every training recipe of the run
 (not stage 3's generator, which has none); see `tracking.py`.
@@ -44,10 +48,11 @@ from r1recipes.recipes import (
     RecipeFile,
     build_command,
     check_output,
+    folder_recipes,
     fork,
     missing_inputs,
     model_folder,
-    pipeline_recipes,
+    prerequisites,
     producers,
     runner_of,
     stage_files,
@@ -162,15 +167,18 @@ def check_run(recipes: list[RecipeFile], accelerate: str | None = None) -> list[
     return [p for p in BUILT_INPUTS if p in to_build]  # build order: a reward model after its base
 
 
-def check_evaluation(evaluation: Path) -> None:
-    """The pipeline's evaluation recipe parses as `python -m r1recipes.evaluate` reads it, and leaves the
-    model and output folder to the pipeline."""
-    recipe = RecipeFile.load(evaluation)
+def check_evaluation(evaluation: Path, eval_args: str = "") -> None:
+    """The pipeline's evaluation recipe, with EVAL_ARGS, parses as `python -m r1recipes.evaluate` reads it, and
+    leaves the model and output folder to the pipeline."""
+    recipe = RecipeFile.load(evaluation, shlex.split(eval_args))
     taken = [key for key in ("model", "output") if key in recipe.config]
     if taken:
         raise RecipeError(f"{evaluation}: '{taken[0]}' is set by the pipeline for each stage; remove it")
     parser = importlib.import_module("r1recipes.evaluate").make_parser()
-    parser.parse(["--config", str(evaluation), "--model", ".", "--output", "."])  # "." exists: no model check
+    try:  # "." exists: no model check
+        parser.parse(["--config", str(evaluation), "--model", ".", "--output", ".", *recipe.overrides])
+    except RecipeError as exc:
+        raise RecipeError(f"EVAL_ARGS: {exc}" if eval_args else str(exc)) from None
 
 
 def _minutes(seconds: float) -> str:
@@ -178,27 +186,39 @@ def _minutes(seconds: float) -> str:
     return f"{minutes} min {seconds} s"
 
 
-def evaluate_command(evaluation: Path, model: str, output: Path) -> list[str]:
+def evaluate_command(evaluation: Path, model: str, output: Path, eval_args: str = "") -> list[str]:
     return [sys.executable, "-m", "r1recipes.evaluate", "--config", str(evaluation), "--model", model,
-            "--output", str(output)]  # fmt: skip
+            "--output", str(output), *shlex.split(eval_args)]  # fmt: skip
 
 
-def plan_steps(recipes: list[RecipeFile], to_build: list[str], args, skip_complete: bool, evaluation: Path | None):
-    """(what, command, already done) in order: builds, then each recipe; with `evaluation`, the starting model
-    is evaluated first, each trained stage after it runs, into <run>/eval/<name>, and the report comes last."""
-    steps = [(f"building {path}", build_command(path), False) for path in to_build]
+def plan_steps(
+    recipes: list[RecipeFile],
+    to_build: list[str],
+    args,
+    skip_complete: bool,
+    evaluation: Path | None,
+    before: list[RecipeFile] = (),
+):
+    """(what, command, already done) in order: builds, the recipes of other folders the run reads (`before`,
+    skipped when complete), then each recipe; with `evaluation`, the starting model (the first recipe's) is
+    evaluated first, each trained stage after it runs, into <run>/eval/<name>, and the report comes last."""
     run_dir = Path(recipes[0].output_dir).parent
+    eval_args = getattr(args, "eval_args", "")
+
+    def launch(recipe: RecipeFile, skip: bool) -> tuple:
+        command = launch_command(recipe, args.accelerate, args.num_processes, args.launch_args)
+        return f"{recipe.path} ({recipe.runner}) -> {recipe.output_dir}", command, skip and recipe.complete
 
     def evaluate(what: str, model: str, name: str) -> tuple:
-        return what, evaluate_command(evaluation, model, run_dir / EVAL / name), False
+        return what, evaluate_command(evaluation, model, run_dir / EVAL / name, eval_args), False
 
+    steps = [(f"building {path}", build_command(path), False) for path in to_build]
+    steps += [launch(recipe, True) for recipe in before]
     if evaluation:
         base = str(recipes[0].config.get("model_name_or_path", ""))
         steps.append(evaluate(f"evaluating the starting model {base}", base, "base"))
     for recipe in recipes:
-        command = launch_command(recipe, args.accelerate, args.num_processes, args.launch_args)
-        what = f"{recipe.path} ({recipe.runner}) -> {recipe.output_dir}"
-        steps.append((what, command, skip_complete and recipe.complete))
+        steps.append(launch(recipe, skip_complete))
         if evaluation and recipe.runner in TRAINERS:
             output = Path(recipe.output_dir)
             steps.append(evaluate(f"evaluating {output}", str(output), output.name))
@@ -208,14 +228,23 @@ def plan_steps(recipes: list[RecipeFile], to_build: list[str], args, skip_comple
     return steps
 
 
-def run(paths: list[Path], args, skip_complete: bool = False, evaluation: Path | None = None) -> None:
+def run(
+    paths: list[Path],
+    args,
+    skip_complete: bool = False,
+    evaluation: Path | None = None,
+    before: list[Path] = (),
+) -> None:
+    """Run `paths` in order (after `before`, other folders' recipes they read, as those recipes stand: ARGS are
+    for the run's own recipes)."""
     start = time.monotonic()
+    earlier = [RecipeFile.load(p, tracker_flags(p, args.report_to)) for p in before]
     recipes = [RecipeFile.load(p, [*shlex.split(args.args), *tracker_flags(p, args.report_to)]) for p in paths]
-    to_build = check_run(recipes, args.accelerate)
-    env = tracking.runner_env([r.config.get("report_to") for r in recipes if r.runner in TRAINERS])
+    to_build = check_run([*earlier, *recipes], args.accelerate)
+    env = tracking.runner_env([r.config.get("report_to") for r in [*earlier, *recipes] if r.runner in TRAINERS])
     if evaluation:
-        check_evaluation(evaluation)
-    steps = plan_steps(recipes, to_build, args, skip_complete, evaluation)
+        check_evaluation(evaluation, getattr(args, "eval_args", ""))
+    steps = plan_steps(recipes, to_build, args, skip_complete, evaluation, earlier)
     for number, (what, command, done) in enumerate(steps, 1):
         if done:
             notice(f"[{number}/{len(steps)}] skip {what}: complete")
@@ -237,7 +266,7 @@ def _call(command: list[str], extra_env: dict[str, str] | None = None) -> None:
 def plan_lines(folder: Path) -> list[str]:
     """`recipe runner output_dir complete|todo`, one line per recipe of the pipeline, tab-separated."""
     lines = []
-    for path in pipeline_recipes(folder):
+    for path in folder_recipes(folder):
         recipe = RecipeFile.load(path)
         lines.append(
             "\t".join([str(path), recipe.runner, recipe.output_dir, "complete" if recipe.complete else "todo"])
@@ -289,6 +318,7 @@ def make_parser() -> argparse.ArgumentParser:
     stage.add_argument("--student", default="")
     whole = commands.add_parser("all", parents=[launching], help="stages 1-4 then every student, skipping complete")
     whole.add_argument("--model", default="")
+    whole.add_argument("--eval_args", default="", help='evaluation overrides, e.g. "--max_problems 8"')
     one = commands.add_parser("launch", parents=[launching], help="one recipe file")
     one.add_argument("recipe", type=Path)
     plan = commands.add_parser("plan", help="the pipeline's recipes, runners, outputs and states")
@@ -333,7 +363,8 @@ def main(argv: list[str] | None = None) -> None:
         elif args.command == "all":
             folder = model_folder(args.model)
             evaluation = folder / EVALUATION if (folder / EVALUATION).exists() else None
-            run(pipeline_recipes(folder), args, skip_complete=True, evaluation=evaluation)
+            paths = folder_recipes(folder)
+            run(paths, args, skip_complete=True, evaluation=evaluation, before=prerequisites(paths))
         elif args.command == "launch":
             run([args.recipe], args)
         elif args.command == "plan":

@@ -221,6 +221,31 @@ def pipeline_recipes(folder: Path) -> list[Path]:
     return stages + [folder / f"{DISTILL}{s}.yaml" for s in students(folder)]
 
 
+def folder_recipes(folder: Path) -> list[Path]:
+    """What `make pipeline` runs of a folder, in order: stages 1-4 then every student; a folder without stage 1
+    (TinyZero's, the RL demo's) runs each of its recipes, by name."""
+    if (folder / f"{STAGES['stage1'][0]}.yaml").exists():
+        return pipeline_recipes(folder)
+    return stage_files(folder)
+
+
+def prerequisites(paths: list[Path], root: Path = RECIPES) -> list[Path]:
+    """The recipes of other folders whose outputs `paths` read, each before its readers (the RL demo reads the
+    SmolLM2 demo's stage 1): `make pipeline` runs those first, unless they are complete."""
+    owners, found = producers(root), []
+
+    def visit(path: Path) -> None:
+        for local in RecipeFile.load(path).inputs.values():
+            owner = owners.get(local)
+            if owner is not None and owner not in paths and owner not in found:
+                visit(owner)
+                found.append(owner)
+
+    for path in paths:
+        visit(path)
+    return found
+
+
 def make_command(path: Path) -> str:
     """The command that produces a recipe's output, for error messages."""
     model = path.parent.name

@@ -23,7 +23,7 @@ from r1recipes.eval_results import EVAL, RESULTS
 from r1recipes.files import STAGE_FILE, write_atomically
 from r1recipes.paired import compare, difference_cell, read_evaluation
 from r1recipes.plots import pass_at_1_plot, stage_plot
-from r1recipes.recipes import DISTILL, PIPELINE, RECIPES, RecipeFile, pipeline_recipes, stage_files
+from r1recipes.recipes import DISTILL, PIPELINE, RECIPES, RecipeFile, folder_recipes
 
 PLOTS, TRAINER_STATE = "plots", "trainer_state.json"
 ORDER = ("base", "stage1", "stage2", "stage3_data", "stage3", "stage4")  # then distill_*, then LATE, then others
@@ -65,11 +65,7 @@ def expected_stages(folder: Path) -> list[str]:
     recipes = RECIPES / folder.name
     if not recipes.is_dir():
         return list(PIPELINE)
-    try:
-        paths = pipeline_recipes(recipes)
-    except RecipeError:
-        paths = stage_files(recipes)
-    return [Path(RecipeFile.load(path).output_dir).name for path in paths]
+    return [Path(RecipeFile.load(path).output_dir).name for path in folder_recipes(recipes)]
 
 
 def collect(folder: Path) -> Run:
