@@ -144,7 +144,7 @@ demo: install ## the whole R1 pipeline on SmolLM2-135M on a CPU, evaluated after
 	HF_HUB_OFFLINE=1 $(PIPELINE) all --model "$(DEMO)" $(TRACK) $(EVALUATE)
 
 # The RL demo: make pipeline MODEL=rl-demo (the SmolLM2 demo's stage 1 first, when missing), then the paired test
-rl-demo: install ## GRPO that raises held-out pass@1 on a CPU (about 40 min), judged by a paired test (docs/rl-demo.md)
+rl-demo: install ## GRPO that raises held-out pass@1 on a CPU (about 35 min), judged by a paired test (docs/rl-demo.md)
 	HF_HUB_OFFLINE=1 $(PIPELINE) all --model rl-demo --args "$(ARGS)" $(TRACK) $(EVALUATE)
 	$(PY) -m r1recipes.compare runs/rl-demo/eval/base runs/rl-demo/eval/stage2
 
