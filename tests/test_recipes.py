@@ -132,6 +132,28 @@ def test_every_input_is_produced_earlier_built_or_a_hub_id(path):
             assert local in BUILT_INPUTS, f"{relative(path)}: nothing produces {key} {local}"
 
 
+def test_prerequisites_come_before_their_readers_and_a_cycle_ends(tmp_path):
+    """Recipes of other folders a run reads, in the order to run them; two recipes reading each other's outputs
+    (a mistake the checks refuse later) must not recurse for ever."""
+
+    def recipe(name: str, model: str) -> Path:
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"model_name_or_path: {model}\noutput_dir: runs/{name.removesuffix('.yaml')}\n")
+        return path
+
+    first = recipe("a/stage1_cold_start_sft.yaml", "runs/models/tiny")
+    second = recipe("a/stage2_reasoning_grpo.yaml", "runs/a/stage1_cold_start_sft")
+    reader = recipe("b/stage2_reasoning_grpo.yaml", "runs/a/stage2_reasoning_grpo")
+    assert prerequisites([reader], tmp_path) == [first, second]
+    assert prerequisites([second], tmp_path) == [first]
+    assert prerequisites([first, second], tmp_path) == []
+    one = recipe("c/x_grpo.yaml", "runs/d/y_sft")
+    other = recipe("d/y_sft.yaml", "runs/c/x_grpo")
+    assert prerequisites([one], tmp_path) == [other]
+    assert prerequisites([recipe("e/z_grpo.yaml", "runs/c/x_grpo")], tmp_path) == [other, one]
+
+
 @pytest.mark.parametrize("model", PIPELINE_FOLDERS)
 def test_stages_chain_as_in_r1(model):
     """Stage 2 starts from stage 1; stage 3 samples with stage 2 and fine-tunes the *base* model; stage 4

@@ -232,12 +232,13 @@ def folder_recipes(folder: Path) -> list[Path]:
 def prerequisites(paths: list[Path], root: Path = RECIPES) -> list[Path]:
     """The recipes of other folders whose outputs `paths` read, each before its readers (the RL demo reads the
     SmolLM2 demo's stage 1): `make pipeline` runs those first, unless they are complete."""
-    owners, found = producers(root), []
+    owners, found, seen = producers(root), [], set(paths)
 
     def visit(path: Path) -> None:
         for local in RecipeFile.load(path).inputs.values():
             owner = owners.get(local)
-            if owner is not None and owner not in paths and owner not in found:
+            if owner is not None and owner not in seen:  # seen before visiting: two recipes reading each other end
+                seen.add(owner)
                 visit(owner)
                 found.append(owner)
 
