@@ -398,7 +398,7 @@ def test_a_shortened_rl_demo_raises_its_reward_and_compares_before_and_after(rl_
     printed = subprocess.run(compare, capture_output=True, text=True, env=env)
     assert printed.returncode == 0, printed.stderr
     row = printed.stdout.splitlines()[-1]
-    assert row.startswith("word_problems       16") and " p=" in row and "McNemar exact" in row
+    assert row.split()[:2] == ["word_problems", "16"] and " p=" in row and "McNemar exact" in row
 
 
 def test_report_to_reaches_each_training_runner_but_not_the_generator(tree, monkeypatch):
