@@ -27,7 +27,7 @@ ACCELERATE ?=
 NUM_PROCESSES ?=
 ARGS ?=
 REPORT_TO ?=
-# make eval: MODEL_PATH a model folder, .gguf or Hub id; BENCHMARKS names (r1recipes.benchmarks); OUTPUT its folder;
+# make eval: MODEL_PATH a model folder, .gguf or Hub id; BENCHMARKS names (r1recipes.evaluation.benchmarks); OUTPUT its folder;
 # NUM_PROCESSES data-parallel processes (torch.distributed.run); ARGS evaluate's own flags.
 # make report: RUN_DIR a run folder (runs/<MODEL>). make compare: A and B two evaluation folders, before and after.
 # make demo: DEMO the recipe folder (SmolLM2-135M; tiny for a smoke-sized run in a minute or two).

@@ -9,7 +9,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from helpers import save_reward_model, tiny_sft_fields, write_recipe  # noqa: E402
 
-from r1recipes.synthetic import arithmetic_rows, write_jsonl  # noqa: E402
+from r1recipes.data.synthetic import arithmetic_rows, write_jsonl  # noqa: E402
 
 
 def pytest_collection_modifyitems(config, items):

@@ -9,10 +9,10 @@ import pytest
 from helpers import tiny_grpo_fields, tiny_sft_fields, write_recipe
 
 from r1recipes import evaluate, grpo, sft
+from r1recipes.config.paths import check_model_folder, check_model_path
+from r1recipes.data.synthetic import arithmetic_rows
 from r1recipes.models import loading
-from r1recipes.paths import check_model_folder, check_model_path
-from r1recipes.stage import run_cli
-from r1recipes.synthetic import arithmetic_rows
+from r1recipes.training.stage import run_cli
 
 
 def text_file(path: Path, text: str) -> str:

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from r1recipes import bench_memory
+from r1recipes.sizing import bench_memory
 
 
 def test_cpu_smoke_records_one_sft_and_one_grpo_case(tmp_path):

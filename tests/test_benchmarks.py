@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 
 from r1recipes import RecipeError
-from r1recipes.benchmarks import BENCHMARKS, TRAIN_ROWS_EXCLUDED, TRAIN_SEED, check_names, load_benchmark
+from r1recipes.config.recipes import BUILT_INPUTS
+from r1recipes.data.synthetic import arithmetic_rows, countdown_rows
+from r1recipes.data.synthetic import main as synthetic_main
 from r1recipes.evaluate import benchmark_metrics, score
-from r1recipes.recipes import BUILT_INPUTS
-from r1recipes.sampling import Sample
-from r1recipes.synthetic import arithmetic_rows, countdown_rows
-from r1recipes.synthetic import main as synthetic_main
+from r1recipes.evaluation.benchmarks import BENCHMARKS, TRAIN_ROWS_EXCLUDED, TRAIN_SEED, check_names, load_benchmark
+from r1recipes.generation.sampling import Sample
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "benchmarks"
 needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason=f"no {SHARED}")

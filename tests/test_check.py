@@ -17,10 +17,10 @@ import yaml
 from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSequenceClassification
 
 from r1recipes import RecipeError
-from r1recipes.check import read_model_config, starting_model
-from r1recipes.estimate import GIB, MODEL_CONFIGS, ModelShape, Training, model_states
+from r1recipes.config.recipes import RECIPES, RecipeFile, model_folders, producers, stage_files
 from r1recipes.pipeline import main
-from r1recipes.recipes import RECIPES, RecipeFile, model_folders, producers, stage_files
+from r1recipes.sizing.estimate import GIB, MODEL_CONFIGS, ModelShape, Training, model_states
+from r1recipes.sizing.recipe import read_model_config, starting_model
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -90,7 +90,7 @@ def test_deepspeed_own_estimator_of_model_states(sharding):
     from deepspeed.runtime.zero.stage3 import estimate_zero3_model_states_mem_needs
     from deepspeed.runtime.zero.stage_1_and_2 import estimate_zero2_model_states_mem_needs
 
-    from r1recipes.estimate import training_memory
+    from r1recipes.sizing.estimate import training_memory
 
     qwen = shape("Qwen/Qwen2.5-7B")
     run = Training(processes=8, sharding=sharding, dtype_bytes=2, mixed_precision=True, micro_batch=1, sequence=1,
@@ -135,7 +135,7 @@ def test_estimates_are_within_10_percent_of_the_peaks_measured_on_an_h200():
     """21 cases of real TRL steps (SFT and GRPO, two Qwen2 sizes and a Llama, 1k to 32k tokens, checkpointing on
     and off, a reference model, gradient accumulation, DeepSpeed ZeRO-2 and -3): `python -m r1recipes.bench_memory`
     on one H200."""
-    from r1recipes.bench_memory import compare
+    from r1recipes.sizing.bench_memory import compare
 
     measured = json.loads((ROOT / "tests" / "data" / "memory_h200.json").read_text())
     rows = compare(measured)
@@ -174,8 +174,9 @@ OWNERS = producers(RECIPES)
 
 def checked(recipe: str, *overrides: str, gpus=None, nodes=1, gib=80.0, accelerate=None, speed=None):
     """One recipe's check, in this process."""
-    from r1recipes.check import Hardware, check_recipe
-    from r1recipes.estimate import Throughput
+    from r1recipes.sizing.estimate import Throughput
+    from r1recipes.sizing.recipe import Hardware
+    from r1recipes.sizing.verdict import check_recipe
 
     machine = Hardware(gpus, gib, accelerate, speed or Throughput(), nodes)
     return check_recipe(RecipeFile.load(RECIPES / recipe, list(overrides)), machine, OWNERS)
@@ -199,7 +200,7 @@ def test_another_gpu_count_keeps_the_global_batch_or_is_refused_as_the_runner_re
 
 
 def test_given_throughputs_set_the_hours():
-    from r1recipes.estimate import Throughput
+    from r1recipes.sizing.estimate import Throughput
 
     result = checked(STAGE2, speed=Throughput(train_tokens_per_s=1000, generate_tokens_per_s=500))
     work, time = result.work, result.time
@@ -219,7 +220,7 @@ def test_each_launch_shards_the_states_as_it_does(accelerate, weights, optimizer
 
 
 def test_lora_trains_adapters_and_needs_no_reference_model():
-    from r1recipes.check import lora_params
+    from r1recipes.sizing.recipe import lora_params
 
     result = checked("Qwen2.5-3B/tinyzero_countdown_grpo.yaml", "--use_peft", "true", "--lora_r", "8")
     found = items(result)
@@ -252,10 +253,10 @@ def test_a_cpu_recipe_counts_every_process_that_shares_the_ram():
 
 
 def test_missing_here_names_packages_and_disk(monkeypatch):
-    from r1recipes import check
+    from r1recipes.sizing import recipe
 
-    monkeypatch.setattr(check.importlib.util, "find_spec", lambda name: None)
-    monkeypatch.setattr(check.shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(10**12, 10**12 - 1, 1))
+    monkeypatch.setattr(recipe.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(recipe.shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(10**12, 10**12 - 1, 1))
     missing = checked(STAGE2).missing
     assert "package vllm (make install-gpu)" in missing and "package deepspeed (make install-gpu)" in missing
     assert any(line.startswith("disk: ~228 GB for runs/Qwen2.5-7B/stage2, 0 GB free at") for line in missing)
@@ -366,7 +367,7 @@ def test_every_counted_architecture_matches_transformers(model_type):
 def test_lora_parameters_match_peft():
     from peft import LoraConfig, get_peft_model
 
-    from r1recipes.check import Settings, lora_params
+    from r1recipes.sizing.recipe import Settings, lora_params
 
     config = json.loads((MODEL_CONFIGS / "r1recipes--tiny.json").read_text())
     config = {k: v for k, v in config.items() if not k.startswith("_")}
@@ -402,7 +403,7 @@ def test_a_cpu_launch_is_sharded_by_its_config_and_never_told_to_take_a_gpu():
 
 
 def test_sizing_leaves_out_this_machines_checks_and_only_while_it_sizes():
-    from r1recipes.hardware import sizing_processes
+    from r1recipes.config.hardware import sizing_processes
     from r1recipes.sft import make_parser
 
     assert checked(STAGE1, "--tf32", "true").fits  # an H100 launch accepts tf32; this CPU does not
@@ -425,7 +426,7 @@ def test_a_vllm_server_node_is_laid_out_as_train_slurm_does(tmp_path):
 
 
 def test_epochs_and_checkpoints_follow_the_trainers():
-    from r1recipes.check import Settings, checkpoints_kept
+    from r1recipes.sizing.recipe import Settings, checkpoints_kept
 
     once, twice = checked(STAGE2), checked(STAGE2, "--num_iterations", "2")
     assert once.work["epochs"] == pytest.approx(1000 * 512 / (93_733 * 16), abs=0.01)

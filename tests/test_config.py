@@ -7,8 +7,9 @@ import sys
 import pytest
 from helpers import tiny_grpo_fields, tiny_sft_fields, write_recipe
 
-from r1recipes import RecipeError, grpo, sft, stage
-from r1recipes.stage import run_cli
+from r1recipes import RecipeError, grpo, sft
+from r1recipes.training import stage
+from r1recipes.training.stage import run_cli
 
 
 def parse_sft(recipe, *flags):

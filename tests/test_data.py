@@ -6,9 +6,9 @@ import datasets
 import pytest
 
 from r1recipes import RecipeError
-from r1recipes.configs import DataArguments, DatasetSource, SFTDataArguments
-from r1recipes.data import grpo_datasets, load_mixture, load_train_test, sft_datasets, stream_rows
-from r1recipes.synthetic import arithmetic_rows, countdown_rows, general_rows
+from r1recipes.config.arguments import DataArguments, DatasetSource, SFTDataArguments
+from r1recipes.data.loading import grpo_datasets, load_mixture, load_train_test, sft_datasets, stream_rows
+from r1recipes.data.synthetic import arithmetic_rows, countdown_rows, general_rows
 
 ROWS = arithmetic_rows(40, seed=3)
 

@@ -23,7 +23,7 @@ from helpers import tiny_grpo_fields, tiny_sft_fields, write_recipe
 from test_runners import changed, weights
 from transformers import AutoModelForCausalLM
 
-from r1recipes.synthetic import arithmetic_rows, general_rows, write_jsonl
+from r1recipes.data.synthetic import arithmetic_rows, general_rows, write_jsonl
 
 ROOT = Path(__file__).resolve().parents[1]
 

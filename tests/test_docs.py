@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -201,6 +202,16 @@ def test_every_module_shown_with_python_m_exists():
         assert spec is not None, f"no module {module}"
         if spec.submodule_search_locations is not None:  # a package runs through its __main__
             assert importlib.util.find_spec(f"{module}.__main__") is not None, f"{module} has no __main__"
+
+
+def test_every_module_shown_with_python_m_starts():
+    """`python -m r1recipes.<entry> --help` exits 0 for each documented entry point (all started at once)."""
+    shown = sorted({m for page in pages() for m in re.findall(r"-m\s+(r1recipes(?:\.\w+)+)", page.read_text())})
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    started = {m: subprocess.Popen([sys.executable, "-m", m, "--help"], stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.PIPE, text=True, env=env) for m in shown}  # fmt: skip
+    failed = {m: p.communicate(timeout=300)[1][-300:] for m, p in started.items() if p.wait(timeout=300) != 0}
+    assert failed == {}
 
 
 def test_the_readme_stays_a_front_page():

@@ -10,9 +10,9 @@ import pytest
 from test_benchmarks import SHARED, needs_shared
 
 from r1recipes import RecipeError, evaluate
-from r1recipes.benchmarks import BENCHMARKS
-from r1recipes.configs import default_output
-from r1recipes.synthetic import arithmetic_rows, write_jsonl
+from r1recipes.data.synthetic import arithmetic_rows, write_jsonl
+from r1recipes.evaluation.benchmarks import BENCHMARKS
+from r1recipes.evaluation.config import default_output
 
 K = 4
 

@@ -23,13 +23,13 @@ from helpers import tiny_sft_fields, write_recipe
 from test_rewards_pool import live_descendants_after_kill
 
 from r1recipes import RecipeError, generate, sft
-from r1recipes.configs import DatasetSource
-from r1recipes.data import source_columns
-from r1recipes.output import OutputDir
-from r1recipes.readability import check_filters, failed_filters
+from r1recipes.config.arguments import DatasetSource
+from r1recipes.data.loading import source_columns
+from r1recipes.data.synthetic import arithmetic_rows, write_jsonl
+from r1recipes.generation.output import OutputDir
+from r1recipes.generation.readability import check_filters, failed_filters
 from r1recipes.rewards.accuracy import accuracy_reward
-from r1recipes.stage import run_cli
-from r1recipes.synthetic import arithmetic_rows, write_jsonl
+from r1recipes.training.stage import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 PROMPTS = arithmetic_rows(24, seed=5, max_value=4)
@@ -214,12 +214,12 @@ BAD_INPUT = [
 def test_bad_input_is_one_clear_error_before_anything_starts(
     case, overrides, data, words, tmp_path, tiny_model, prompts, capsys, monkeypatch
 ):
-    import r1recipes.sampling
+    import r1recipes.generation.sampling
 
     def no_model_load(*args, **kwargs):
         raise AssertionError("the model was loaded before the error")
 
-    monkeypatch.setattr(r1recipes.sampling, "load_sampler", no_model_load)
+    monkeypatch.setattr(r1recipes.generation.sampling, "load_sampler", no_model_load)
     source = prompts if data is None else write_jsonl(data, tmp_path / "rows.jsonl")
     out = tmp_path / "out"
     recipe = write_recipe(tmp_path / "stage3.yaml", **generate_fields(tiny_model, source, out, **overrides))

@@ -1,4 +1,4 @@
-"""What a recipe asks of the machine (r1recipes.hardware): a GPU recipe never falls back to the CPU silently,
+"""What a recipe asks of the machine (r1recipes.config.hardware): a GPU recipe never falls back to the CPU silently,
 `--use_cpu true` is the explicit way to run it there anyway, and the global batch survives another process count.
 
 The GPU machine is simulated (`hardware.machine`), so these run on any CPU; the real checks on a GPU are the
@@ -14,9 +14,9 @@ import torch
 from helpers import tiny_grpo_fields, tiny_sft_fields, write_recipe
 
 from r1recipes import RecipeError, grpo, sft
-from r1recipes.hardware import Machine, accelerate_launch_features, fit_batch
+from r1recipes.config.hardware import Machine, accelerate_launch_features, fit_batch
+from r1recipes.config.recipes import RecipeFile
 from r1recipes.pipeline import launch_command
-from r1recipes.recipes import RecipeFile
 
 ROOT = Path(__file__).resolve().parents[1]
 CPU_BUILD = Machine(cuda_gpus=0, torch_version="2.13.0+cpu", torch_cuda=None, vllm=False)
@@ -28,7 +28,7 @@ GPU_NODE = Machine(cuda_gpus=8, torch_version="2.13.0", torch_cuda="13.0", vllm=
 @pytest.fixture
 def on(monkeypatch):
     def use(machine: Machine) -> None:
-        monkeypatch.setattr("r1recipes.hardware.machine", lambda: machine)
+        monkeypatch.setattr("r1recipes.config.hardware.machine", lambda: machine)
 
     return use
 
@@ -144,7 +144,8 @@ def test_the_runner_rescales_under_its_world_size(tmp_path, tiny_model, arithmet
         tmp_path, tiny_model, arithmetic_file, num_processes=2, per_device_train_batch_size=4,
         gradient_accumulation_steps=2, steps_per_generation=4, num_generations=4,
     )  # fmt: skip
-    monkeypatch.setattr("r1recipes.configs._world_size", lambda: 4)  # WORLD_SIZE=4 would start torch.distributed
+    # WORLD_SIZE=4 would start torch.distributed
+    monkeypatch.setattr("r1recipes.config.arguments._world_size", lambda: 4)
     _, train, _, _ = grpo.make_parser().parse(["--config", str(recipe)])
     assert (train.gradient_accumulation_steps, train.steps_per_generation) == (1, 2)
 

@@ -7,8 +7,8 @@ import pytest
 from test_hardware import GPU_NODE
 
 from r1recipes import RecipeError
+from r1recipes.config.recipes import RecipeFile
 from r1recipes.pipeline import check_run
-from r1recipes.recipes import RecipeFile
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -18,12 +18,14 @@ def hub(monkeypatch):
     """The Hub's answers by id, recorded instead of asked (None: unreachable)."""
     answers: dict[str, bool | None] = {}
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
-    monkeypatch.setattr("r1recipes.paths.hub_repo_exists", lambda name, kind: answers.get(f"{kind}:{name}", True))
+    monkeypatch.setattr(
+        "r1recipes.config.paths.hub_repo_exists", lambda name, kind: answers.get(f"{kind}:{name}", True)
+    )
     return answers
 
 
 def test_offline_an_uncached_model_says_how_to_go_online(monkeypatch):
-    from r1recipes.paths import check_model_path
+    from r1recipes.config.paths import check_model_path
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(RecipeError) as error:
@@ -36,7 +38,7 @@ def test_offline_an_uncached_model_says_how_to_go_online(monkeypatch):
 
 @pytest.mark.parametrize("kind", ["model", "dataset"])
 def test_an_id_that_does_not_exist_fails_in_one_line(hub, kind):
-    from r1recipes.paths import check_dataset_path, check_model_path
+    from r1recipes.config.paths import check_dataset_path, check_model_path
 
     hub[f"{kind}:org/typo"] = False
     check = check_model_path if kind == "model" else check_dataset_path
@@ -47,7 +49,7 @@ def test_an_id_that_does_not_exist_fails_in_one_line(hub, kind):
 
 
 def test_a_local_looking_dataset_is_left_to_the_loader(hub):
-    from r1recipes.paths import check_dataset_path
+    from r1recipes.config.paths import check_dataset_path
 
     hub["dataset:runs/data/x.jsonl"] = False
     check_dataset_path("runs/data/x.jsonl")  # not asked: a file a stage may make first
@@ -56,7 +58,7 @@ def test_a_local_looking_dataset_is_left_to_the_loader(hub):
 def test_the_pipeline_checks_every_hub_id_of_the_run_before_anything_starts(hub, monkeypatch):
     """Stage 4's reward model is checked when stage 1 is about to start, not after three stages."""
     monkeypatch.chdir(ROOT)
-    monkeypatch.setattr("r1recipes.hardware.machine", lambda: GPU_NODE)
+    monkeypatch.setattr("r1recipes.config.hardware.machine", lambda: GPU_NODE)
     paths = sorted((ROOT / "recipes/Qwen2.5-7B").glob("stage*.yaml"))
     recipes = [RecipeFile.load(p.relative_to(ROOT)) for p in paths]
     hub["model:Skywork/Skywork-Reward-V2-Llama-3.1-8B"] = False

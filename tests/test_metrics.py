@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from r1recipes.metrics import Verdict, ks_to_report, majority_correct, pass_at_k, summarize, wilson_interval
+from r1recipes.evaluation.metrics import Verdict, ks_to_report, majority_correct, pass_at_k, summarize, wilson_interval
 
 
 def brute_force_pass_at_k(n: int, c: int, k: int) -> Fraction:

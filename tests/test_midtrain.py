@@ -13,7 +13,7 @@ import yaml
 from transformers import TrainerCallback
 
 from r1recipes import sft
-from r1recipes.synthetic import arithmetic_rows, write_jsonl
+from r1recipes.data.synthetic import arithmetic_rows, write_jsonl
 
 RECIPE = Path(__file__).resolve().parents[1] / "recipes/midtrain/Llama-3.2-3B_stable_decay.yaml"
 STEPS, WARMUP, DECAY = 12, 2, 4

@@ -11,8 +11,8 @@ from gguf_export import write_gguf
 from transformers import AutoModelForCausalLM
 
 from r1recipes import RecipeError
+from r1recipes.config.paths import check_model_path
 from r1recipes.models.loading import CHATML_TEMPLATE, load_model, load_tokenizer
-from r1recipes.paths import check_model_path
 
 
 def test_tiny_model_reloads_with_its_own_tokenizer(tiny_model):

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from r1recipes import RecipeError, evaluate
-from r1recipes.compare import main as compare_main
-from r1recipes.eval_results import ResultsDir
-from r1recipes.paired import compare, compare_problems, mcnemar_exact, newcombe_interval, read_evaluation
+from r1recipes.evaluation.compare import main as compare_main
+from r1recipes.evaluation.paired import compare, compare_problems, mcnemar_exact, newcombe_interval, read_evaluation
+from r1recipes.evaluation.results import ResultsDir
 
 
 def write_evaluation(folder: Path, correct: dict[str, list[list[bool]]], ids: list[str] | None = None) -> Path:

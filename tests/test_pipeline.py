@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 
 from r1recipes import RecipeError
-from r1recipes.pipeline import check_run, get_value, launch_command, main, make_parser, plan_lines, plan_steps
-from r1recipes.recipes import (
+from r1recipes.config.recipes import (
     RecipeFile,
     fork,
     model_folder,
@@ -21,7 +20,8 @@ from r1recipes.recipes import (
     stage_files,
     stage_recipes,
 )
-from r1recipes.report import reward_trend
+from r1recipes.evaluation.report import reward_trend
+from r1recipes.pipeline import check_run, get_value, launch_command, main, make_parser, plan_lines, plan_steps
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -2,9 +2,9 @@
 
 import pytest
 
-from r1recipes.configs import DataArguments, SFTDataArguments
+from r1recipes.config.arguments import DataArguments, SFTDataArguments
+from r1recipes.data.prompts import grpo_row, make_completion, sft_messages_row, sft_pair_row
 from r1recipes.models.loading import load_tokenizer
-from r1recipes.prompts import grpo_row, make_completion, sft_messages_row, sft_pair_row
 
 ROW = {"problem": "What is 2 + 3?", "answer": "5", "solution": "<think>\n2 + 3 = 5.\n</think>\n<answer>5</answer>"}
 

@@ -5,7 +5,7 @@ import re
 import pytest
 
 from r1recipes import RecipeError
-from r1recipes.readability import DEFAULT_SETTINGS, check_filters, failed_filters, measure
+from r1recipes.generation.readability import DEFAULT_SETTINGS, check_filters, failed_filters, measure
 
 ORDER = ["truncated", "think_layout", "language", "paragraph_length", "code_in_reasoning", "repetition"]
 

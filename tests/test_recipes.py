@@ -9,9 +9,8 @@ import pytest
 from accelerate.commands.config.config_args import ClusterConfig
 
 from r1recipes import generate, grpo, sft
-from r1recipes.hardware import Machine, gpu_features, wants_vllm
-from r1recipes.pipeline import check_evaluation
-from r1recipes.recipes import (
+from r1recipes.config.hardware import Machine, gpu_features, wants_vllm
+from r1recipes.config.recipes import (
     ACCELERATE_CONFIGS,
     BUILT_INPUTS,
     EVALUATION,
@@ -22,6 +21,7 @@ from r1recipes.recipes import (
     producers,
     stage_files,
 )
+from r1recipes.pipeline import check_evaluation
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 STAGE_RECIPES = stage_files(RECIPES)
@@ -54,8 +54,10 @@ def test_recipe_parses_and_opens_with_a_header(path, tmp_path, monkeypatch):
     # online, with the Hub's answers recorded instead of asked; a GPU recipe parses as on its GPU machine
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
     asked = []
-    monkeypatch.setattr("r1recipes.paths.hub_repo_exists", lambda name, kind: asked.append((name, kind)) or True)
-    monkeypatch.setattr("r1recipes.hardware.machine", lambda: GPU_NODE)
+    monkeypatch.setattr(
+        "r1recipes.config.paths.hub_repo_exists", lambda name, kind: asked.append((name, kind)) or True
+    )
+    monkeypatch.setattr("r1recipes.config.hardware.machine", lambda: GPU_NODE)
     RUNNERS[recipe.runner].make_parser().parse(["--config", str(path)])
     assert sorted(asked) == sorted(set(recipe.hub_ids.values())), "every Hub id the recipe reads is checked"
 

@@ -3,10 +3,10 @@
 import pyarrow as pa
 import pytest
 
-from r1recipes.output import ROW_SCHEMA
-from r1recipes.readability import check_filters
-from r1recipes.rejection import Chunk, JudgeSettings, Prompt, assistant_turn, judge_chunk
-from r1recipes.sampling import Sample
+from r1recipes.generation.output import ROW_SCHEMA
+from r1recipes.generation.readability import check_filters
+from r1recipes.generation.rejection import Chunk, JudgeSettings, Prompt, assistant_turn, judge_chunk
+from r1recipes.generation.sampling import Sample
 
 VERIFIERS = {"math": "accuracy", "countdown": "countdown"}
 QUESTION = [{"role": "user", "content": "What is 6 * 7?"}]

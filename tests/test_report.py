@@ -13,9 +13,10 @@ from helpers import tiny_grpo_fields, tiny_sft_fields, write_recipe
 from matplotlib.image import imread
 from test_paired import one_sample, write_evaluation
 
-from r1recipes import evaluate, grpo, report, sft
-from r1recipes.paired import compare, difference_cell, newcombe_interval
-from r1recipes.synthetic import arithmetic_rows, write_jsonl
+from r1recipes import evaluate, grpo, sft
+from r1recipes.data.synthetic import arithmetic_rows, write_jsonl
+from r1recipes.evaluation import report
+from r1recipes.evaluation.paired import compare, difference_cell, newcombe_interval
 
 ROOT = Path(__file__).resolve().parents[1]
 PNG = b"\x89PNG\r\n\x1a\n"

@@ -4,6 +4,7 @@ from fractions import Fraction
 
 import pytest
 
+from r1recipes.data.synthetic import countdown_rows, main
 from r1recipes.rewards.countdown import (
     MAX_EXPRESSION_CHARS,
     MAX_NESTING_DEPTH,
@@ -12,7 +13,6 @@ from r1recipes.rewards.countdown import (
     countdown_reward,
     evaluate_expression,
 )
-from r1recipes.synthetic import countdown_rows, main
 
 
 def score(answer_text: str, nums: list[int], target: int, **settings) -> float | None:

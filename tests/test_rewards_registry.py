@@ -16,7 +16,7 @@ from r1recipes.rewards import (
     get_reward_funcs,
 )
 from r1recipes.rewards.counts import COUNTS
-from r1recipes.stage import run_cli
+from r1recipes.training.stage import run_cli
 
 
 def broken_reward(completions, **kwargs):
@@ -159,7 +159,7 @@ def test_grpo_with_registry_rewards_logs_them_and_the_tallies(tmp_path, tiny_mod
 def test_grpo_refuses_a_dataset_without_the_reward_columns_before_loading_the_model(
     tmp_path, tiny_model, arithmetic_file, monkeypatch
 ):
-    monkeypatch.setattr("r1recipes.stage.load_policy", lambda *a: pytest.fail("the model was loaded"))
+    monkeypatch.setattr("r1recipes.training.stage.load_policy", lambda *a: pytest.fail("the model was loaded"))
     fields = tiny_grpo_fields(tiny_model, arithmetic_file, tmp_path / "out", reward_funcs=["countdown"])
     with pytest.raises(RecipeError, match="reward 'countdown' needs the column 'nums'"):
         run(grpo, write_recipe(tmp_path / "grpo.yaml", **fields))

@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 from transformers import TrainerCallback
 
 from r1recipes import RecipeError, grpo, sft
-from r1recipes.synthetic import arithmetic_rows, write_jsonl
+from r1recipes.data.synthetic import arithmetic_rows, write_jsonl
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -9,8 +9,8 @@ import pytest
 import torch
 from transformers import AutoTokenizer
 
+from r1recipes.generation.sampling import GumbelSampling, TransformersSampler, prompt_token_ids, sample_seed
 from r1recipes.models.loading import load_policy
-from r1recipes.sampling import GumbelSampling, TransformersSampler, prompt_token_ids, sample_seed
 
 
 def test_gumbel_draws_follow_the_softmax():
@@ -74,7 +74,7 @@ def test_prompts_are_tokenized_as_grpo_does(tiny_model):
 @pytest.mark.gpu
 def test_vllm_samples_are_seeded_per_prompt(tiny_model):
     pytest.importorskip("vllm")
-    from r1recipes.sampling import VLLMSampler
+    from r1recipes.generation.sampling import VLLMSampler
 
     model_args = SimpleNamespace(model_name_or_path=str(tiny_model), model_revision="main", dtype="float32")
     settings = config(tensor_parallel_size=1, gpu_memory_utilization=0.3, trust_remote_code=False)

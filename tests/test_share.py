@@ -11,8 +11,9 @@ from helpers import tiny_sft_fields, write_recipe
 from huggingface_hub import DatasetCard, ModelCard
 from huggingface_hub.utils import filter_repo_objects
 
-from r1recipes import RecipeError, evaluate, generate, sft, share
-from r1recipes.synthetic import arithmetic_rows, write_jsonl
+from r1recipes import RecipeError, evaluate, generate, sft
+from r1recipes.data.synthetic import arithmetic_rows, write_jsonl
+from r1recipes.hub import share
 
 MODEL_REPO, DATA_REPO = "org/tiny-stage1", "org/tiny-data"
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from r1recipes.recipes import ACCELERATE_CONFIGS, model_folders
+from r1recipes.config.recipes import ACCELERATE_CONFIGS, model_folders
 
 pytestmark = pytest.mark.slurm
 

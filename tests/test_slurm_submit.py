@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from r1recipes.hardware import fit_batch
-from r1recipes.recipes import RecipeFile
+from r1recipes.config.hardware import fit_batch
+from r1recipes.config.recipes import RecipeFile
 
 ROOT = Path(__file__).resolve().parents[1]
 FAKE_SBATCH = """#!/usr/bin/env bash

@@ -5,11 +5,11 @@ import re
 
 import pytest
 
+from r1recipes.data.solvers import solve_countdown, word_problem_trace
+from r1recipes.data.synthetic import countdown_rows, main, word_problem_rows
 from r1recipes.rewards.accuracy import accuracy_reward
 from r1recipes.rewards.countdown import countdown_reward
 from r1recipes.rewards.format import format_reward
-from r1recipes.solvers import solve_countdown, word_problem_trace
-from r1recipes.synthetic import countdown_rows, main, word_problem_rows
 
 
 def test_countdown_tries_closest_first_and_checks_the_answer():

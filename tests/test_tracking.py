@@ -13,8 +13,9 @@ from helpers import tiny_grpo_fields, tiny_sft_fields, write_recipe
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.util import tensor_util
 
-from r1recipes import RecipeError, grpo, sft, tracking
-from r1recipes.stage import run_cli
+from r1recipes import RecipeError, grpo, sft
+from r1recipes.training import tracking
+from r1recipes.training.stage import run_cli
 
 TRACKIO_CLI = str(Path(sys.executable).parent / "trackio")
 
@@ -177,7 +178,7 @@ def test_a_bad_or_missing_tracker_is_one_line_before_the_data_or_model_loads(
     for package in ("tensorboard", "trackio"):
         monkeypatch.setitem(sys.modules, package, None)  # as if not installed: importlib finds no spec
     loaded = []
-    monkeypatch.setattr("r1recipes.stage.load_policy", lambda *args: loaded.append(args))
+    monkeypatch.setattr("r1recipes.training.stage.load_policy", lambda *args: loaded.append(args))
     monkeypatch.setattr("r1recipes.sft.sft_datasets", lambda *args: loaded.append(args))
     out = tmp_path / "runs" / "mine" / "stage1"
     recipe = recipe_in_folder(

@@ -98,7 +98,7 @@ LOOP = "Wait, let me check that step again. "
 def load_problems(data_dir: Path, seed: int = 0) -> list[tuple[str, str, str]]:
     """(question, worked solution, gold answer) of every benchmark row with an answer, read as evaluation reads
     it (`benchmarks.math_row`), shuffled so a chunk mixes benchmarks."""
-    from r1recipes.benchmarks import BENCHMARKS, math_row
+    from r1recipes.evaluation.benchmarks import BENCHMARKS, math_row
 
     problems = []
     for benchmark in sorted((b for b in BENCHMARKS.values() if b.file), key=lambda b: b.file):
@@ -118,7 +118,7 @@ def load_problems(data_dir: Path, seed: int = 0) -> list[tuple[str, str, str]]:
 
 def completion(problems: list, position: int, j: int, seed: int = 0):
     """Sample j of the prompt at `position`: its kind drawn (seeded) from KINDS; unreadable ones are correct."""
-    from r1recipes.sampling import Sample
+    from r1recipes.generation.sampling import Sample
 
     rng = random.Random(f"{seed}/{position}/{j}")
     kind = rng.choices(list(KINDS), weights=list(KINDS.values()))[0]
@@ -142,7 +142,7 @@ def completion(problems: list, position: int, j: int, seed: int = 0):
 
 def chunk_stream(problems: list, num_samples: int, chunk_prompts: int, k: int):
     """Chunks of `chunk_prompts` consecutive prompts (distinct problems), k samples each, made when asked for."""
-    from r1recipes.rejection import Chunk, Prompt
+    from r1recipes.generation.rejection import Chunk, Prompt
 
     num_prompts = num_samples // k
     for index, start in enumerate(range(0, num_prompts, chunk_prompts)):
@@ -174,9 +174,9 @@ def workers_peak_rss() -> float:
 
 def measure(args) -> dict:
     """Judge and write every chunk in this process (`single`) or in a pool; runs in a fresh subprocess."""
-    from r1recipes.output import OutputDir
-    from r1recipes.readability import check_filters
-    from r1recipes.rejection import JudgeSettings, judge_chunk
+    from r1recipes.generation.output import OutputDir
+    from r1recipes.generation.readability import check_filters
+    from r1recipes.generation.rejection import JudgeSettings, judge_chunk
 
     # generate.py's defaults: accuracy verifies maths, every filter on, one kept per prompt at random
     settings = JudgeSettings({"math": "accuracy"}, {}, 1.0, check_filters(None), 1, "random", 0)

@@ -25,17 +25,19 @@ import os
 import time
 
 from r1recipes import RecipeError, notice
-from r1recipes.benchmarks import BENCHMARKS, load_benchmark, source_of
-from r1recipes.configs import DEFAULT_VERIFIERS, EVALUATE_RUNTIME_FIELDS, EvaluateConfig, PromptArguments
-from r1recipes.eval_results import ResultsDir
-from r1recipes.metrics import Verdict, summarize
-from r1recipes.parser import Recipe, RecipeParser
-from r1recipes.paths import check_model_folder
-from r1recipes.prompts import make_prompt
-from r1recipes.rejection import Prompt, verify
+from r1recipes.config.arguments import PromptArguments
+from r1recipes.config.parser import Recipe, RecipeParser
+from r1recipes.config.paths import check_model_folder
+from r1recipes.data.prompts import make_prompt
+from r1recipes.evaluation.benchmarks import BENCHMARKS, load_benchmark, source_of
+from r1recipes.evaluation.config import EVALUATE_RUNTIME_FIELDS, EvaluateConfig
+from r1recipes.evaluation.metrics import Verdict, summarize
+from r1recipes.evaluation.results import ResultsDir
+from r1recipes.generation.rejection import Prompt, verify
 from r1recipes.rewards.accuracy import normalize
 from r1recipes.rewards.text import final_answers
-from r1recipes.stage import now_utc, provenance, run_cli
+from r1recipes.rewards.verifiers import DEFAULT_VERIFIERS
+from r1recipes.training.stage import now_utc, provenance, run_cli
 
 
 def this_process() -> tuple[int, int]:
@@ -99,7 +101,7 @@ def run_benchmarks(names, problems, prompt_args, backend, tokenizer, sampler, co
     each into its shard, then merge each benchmark whose shares are all done."""
     from tqdm.auto import tqdm
 
-    from r1recipes.sampling import prompt_token_ids
+    from r1recipes.generation.sampling import prompt_token_ids
 
     rank, world = this_process()
     start = time.perf_counter()
@@ -150,8 +152,8 @@ def print_table(results: dict, names: list[str]) -> None:
 
 def main(config: EvaluateConfig, prompt_args: PromptArguments, recipe: Recipe | None = None) -> dict:
     """results.json's contents once this process's benchmarks are done."""
-    from r1recipes.configs import ModelArguments
-    from r1recipes.sampling import load_sampler, pick_backend
+    from r1recipes.config.arguments import ModelArguments
+    from r1recipes.generation.sampling import load_sampler, pick_backend
 
     check_model_folder(config.model)  # parsing checked only that it exists; results.json is written before it loads
     world = this_process()[1]

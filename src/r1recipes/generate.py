@@ -27,16 +27,16 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from multiprocessing import get_context
 
 from r1recipes import RecipeError, notice
-from r1recipes.configs import GENERATE_RUNTIME_FIELDS, DataArguments, GenerateConfig, ModelArguments
-from r1recipes.data import check_columns, source_columns, stream_rows
+from r1recipes.config.arguments import GENERATE_RUNTIME_FIELDS, DataArguments, GenerateConfig, ModelArguments
+from r1recipes.config.parser import Recipe, RecipeParser
+from r1recipes.data.loading import check_columns, source_columns, stream_rows
+from r1recipes.data.prompts import make_prompt
 from r1recipes.files import STAGE_FILE, write_json
-from r1recipes.output import MANIFEST, OutputDir
-from r1recipes.parser import Recipe, RecipeParser
-from r1recipes.prompts import make_prompt
-from r1recipes.rejection import Chunk, JudgeSettings, Prompt, judge_chunk
+from r1recipes.generation.output import MANIFEST, OutputDir
+from r1recipes.generation.rejection import Chunk, JudgeSettings, Prompt, judge_chunk
 from r1recipes.rewards import check_reward_columns
 from r1recipes.rewards.pool import die_with_parent
-from r1recipes.stage import mark_complete, now_utc, provenance, run_cli
+from r1recipes.training.stage import mark_complete, now_utc, provenance, run_cli
 
 
 def this_shard(config: GenerateConfig) -> tuple[int, int]:
@@ -107,7 +107,7 @@ def generate_chunks(
 ) -> None:
     from tqdm.auto import tqdm
 
-    from r1recipes.sampling import load_sampler, pick_backend, prompt_token_ids
+    from r1recipes.generation.sampling import load_sampler, pick_backend, prompt_token_ids
 
     backend = pick_backend(config.backend)
     tokenizer, sampler = load_sampler(model_args, config, backend)

@@ -16,12 +16,12 @@ stops the run with one line (`rewards.Reward`).
 from trl import GRPOTrainer
 
 from r1recipes import RecipeError
-from r1recipes.configs import DataArguments, GRPOConfig, ModelArguments
-from r1recipes.data import grpo_datasets
-from r1recipes.parser import Recipe, RecipeParser
+from r1recipes.config.arguments import DataArguments, GRPOConfig, ModelArguments
+from r1recipes.config.parser import Recipe, RecipeParser
+from r1recipes.data.loading import grpo_datasets
 from r1recipes.rewards import check_reward_columns, get_reward_funcs
 from r1recipes.rewards.counts import COUNTS
-from r1recipes.stage import run_cli, train_stage
+from r1recipes.training.stage import run_cli, train_stage
 
 
 class RewardTalliesGRPOTrainer(GRPOTrainer):

@@ -11,10 +11,10 @@ is on completion tokens only (TRL's default for prompt/completion data), and a r
 
 from trl import SFTTrainer
 
-from r1recipes.configs import ModelArguments, SFTConfig, SFTDataArguments
-from r1recipes.data import sft_datasets
-from r1recipes.parser import Recipe, RecipeParser
-from r1recipes.stage import run_cli, train_stage
+from r1recipes.config.arguments import ModelArguments, SFTConfig, SFTDataArguments
+from r1recipes.config.parser import Recipe, RecipeParser
+from r1recipes.data.loading import sft_datasets
+from r1recipes.training.stage import run_cli, train_stage
 
 
 def main(data_args, training_args, model_args, recipe: Recipe | None = None, callbacks=None) -> dict | None:

@@ -37,9 +37,9 @@ def main(argv: list[str] | None = None) -> None:
     start = time.monotonic()
     try:
         if args.kind in ("convert", "reward"):
+            from r1recipes.config.paths import check_model_path
             from r1recipes.models.loading import convert_to_folder
             from r1recipes.models.reward import build_reward_model
-            from r1recipes.paths import check_model_path
 
             if not args.input:
                 raise RecipeError(f"{args.kind} needs --input")

@@ -17,7 +17,7 @@ from huggingface_hub import constants as hub_constants
 from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig, PreTrainedModel, PreTrainedTokenizerBase
 
 from r1recipes import notice
-from r1recipes.paths import check_model_folder, hub_offline, split_gguf
+from r1recipes.config.paths import check_model_folder, hub_offline, split_gguf
 
 CHATML_TEMPLATE = (
     "{% for message in messages %}"

@@ -10,9 +10,9 @@ import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
+from r1recipes.data.prompts import R1_ZERO_TEMPLATE
+from r1recipes.data.synthetic import arithmetic_rows
 from r1recipes.models.loading import CHATML_TEMPLATE, CHATML_TOKENS
-from r1recipes.prompts import R1_ZERO_TEMPLATE
-from r1recipes.synthetic import arithmetic_rows
 
 PAD_TOKEN = "<|endoftext|>"
 REASONING_TAGS = ["<think>", "</think>", "<answer>", "</answer>"]

@@ -19,15 +19,11 @@ A reward that raises on `Reward.max_failed_calls` (3) calls in a row stops the r
 failing batch only leaves its samples out.
 """
 
-import importlib
 import inspect
 import logging
 from collections.abc import Callable
 
 from r1recipes import RecipeError
-from r1recipes.rewards.accuracy import accuracy_reward
-from r1recipes.rewards.code import code_reward
-from r1recipes.rewards.countdown import countdown_reward
 from r1recipes.rewards.counts import count
 from r1recipes.rewards.format import format_reward, tag_count_reward
 from r1recipes.rewards.language import language_reward
@@ -35,14 +31,13 @@ from r1recipes.rewards.length import cosine_reward, length_reward, overlong_rewa
 from r1recipes.rewards.repetition import repetition_reward
 from r1recipes.rewards.reward_model import reward_model_reward
 from r1recipes.rewards.steps import reasoning_steps_reward
+from r1recipes.rewards.verifiers import COLUMNS, VERIFIERS, import_function
 
 logger = logging.getLogger(__name__)
 
 REWARDS: dict[str, Callable] = {
-    "accuracy": accuracy_reward,
-    "code": code_reward,
+    **VERIFIERS,
     "cosine": cosine_reward,
-    "countdown": countdown_reward,
     "format": format_reward,
     "language": language_reward,
     "length": length_reward,
@@ -53,12 +48,6 @@ REWARDS: dict[str, Callable] = {
     "tag_count": tag_count_reward,
 }
 
-# Dataset columns a reward reads: each entry lists alternatives, one of which must be present.
-COLUMNS: dict[str, list[tuple[str, ...]]] = {
-    "accuracy": [("answer", "solution")],
-    "code": [("test_cases",)],
-    "countdown": [("nums",), ("target",)],
-}
 _VERIFIED = ("cosine", "length")  # these judge correctness with the reward named in their `verifier` setting
 
 
@@ -66,14 +55,7 @@ def resolve_reward(name: str) -> Callable:
     if name in REWARDS:
         return REWARDS[name]
     if "." in name:
-        module_name, _, attr = name.rpartition(".")
-        try:
-            func = getattr(importlib.import_module(module_name), attr)
-        except (ImportError, AttributeError) as exc:
-            raise RecipeError(f"reward '{name}' could not be imported: {exc}") from None
-        if not callable(func):
-            raise RecipeError(f"reward '{name}' is not callable")
-        return func
+        return import_function(name)
     raise RecipeError(f"unknown reward '{name}' (valid: {', '.join(sorted(REWARDS))}, or a dotted path)")
 
 

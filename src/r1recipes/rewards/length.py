@@ -4,7 +4,7 @@ length-shaped correctness rewards, Kimi k1.5's length penalty and the cosine rew
 Set `max_length` / `max_len` to the recipe's `max_completion_length`: a reward cannot read the trainer's
 settings, and with a larger value a truncated completion goes unpunished.
 
-The last two judge correctness with a verifier from the registry (`accuracy` by default; `countdown` or `code` for
+The last two judge correctness with a verifier (`rewards.verifiers`: `accuracy` by default; `countdown` or `code` for
 those tasks) called with the same dataset columns; a completion is correct when the verifier gives 1.0, and a
 sample the verifier leaves out (`None`) is left out here too.
 """
@@ -15,6 +15,7 @@ from collections import defaultdict
 
 from r1recipes import RecipeError
 from r1recipes.rewards.settings import setting
+from r1recipes.rewards.verifiers import resolve_verifier
 
 
 def _token_lengths(completions, completion_ids) -> list[int]:
@@ -30,11 +31,9 @@ def _token_lengths(completions, completion_ids) -> list[int]:
 
 
 def _verdicts(verifier: str, completions, kwargs) -> list[bool | None]:
-    from r1recipes.rewards import resolve_reward  # the registry imports this module
-
     if verifier in ("cosine", "length"):
         raise RecipeError(f"verifier: '{verifier}' scores length, not correctness (use accuracy, countdown or code)")
-    scores = resolve_reward(verifier)(completions, **kwargs)
+    scores = resolve_verifier(verifier)(completions, **kwargs)
     return [None if score is None else score == 1.0 for score in scores]
 
 

@@ -28,7 +28,7 @@ import functools
 from typing import TYPE_CHECKING
 
 from r1recipes import RecipeError
-from r1recipes.paths import check_model_path
+from r1recipes.config.paths import check_model_path
 from r1recipes.rewards.text import completion_text
 
 if TYPE_CHECKING:  # torch and transformers load at first use, so importing the reward registry stays quick

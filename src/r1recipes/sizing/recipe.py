@@ -1,48 +1,30 @@
-"""`make check`: before a GPU hour is spent, whether each recipe of a folder fits, how long it takes, what it costs.
-
-    python -m r1recipes.pipeline check --model Qwen2.5-7B [--gpus 8] [--nodes 1] [--gpu_memory_gb 79.6] \
-        [--accelerate zero3] [--args "--key value"] [--gpu H100 | --peak_tflops N --memory_tbs N] \
-        [--train_tokens_per_s N] [--generate_tokens_per_s N] [--price_per_gpu_hour 2.0] [--json]
-    make check MODEL=Qwen2.5-7B [GPUS=8 NODES=1 GPU_MEMORY_GB=79.6 ARGS="..." CHECK_ARGS="--json"]
-
-Every recipe of the folder is parsed by its runner as it would be when launched on those GPUs (every value and
-cross-field check, the batch rescaled to the process count or refused), without the checks of this machine and
-of inputs that do not exist yet. Then, for each: memory per GPU by item and phase (`estimate.py` says what each
-count assumes), a verdict (fits, or not and the first single change that would make it fit), the work (steps,
-prompts, completions, tokens), hours, GPU-hours and cost, and what this machine lacks for the run (packages,
-CUDA, disk; online, the Hub ids). Models are read from their config.json: a local folder, a copy kept in
-`model_configs/` for every model the recipes name, or the Hub. Exit status: 0 when every recipe fits, 1 when one
-does not, 2 for bad input. `slurm/pipeline.sh` runs it before submitting anything.
-
-The GPUs are laid out as the launchers lay them out: a training recipe runs `num_processes` (or GPUS) processes
-on each of NODES nodes, except that a GRPO recipe with `vllm_mode: server` trains on all nodes but the last,
-which serves generation (`slurm/train.slurm`: R1_VLLM_TP GPUs an engine, the model's whole context); a
-generation recipe runs engines of `tensor_parallel_size` GPUs. A recipe that states no GPUs and no vLLM is a CPU
-recipe (the demo's): it is checked against this machine's RAM, in fp32, with the processes of a cpu_* accelerate
-config sharing it, and gets no time estimate.
+"""A recipe sized for a launch: its settings as its runner parses them, the GPUs and nodes it runs on, memory per
+device by item and phase, the work (steps, prompts, completions, tokens) and the time, disk, and what this machine
+lacks for it. Every count is `estimate.py`'s; this module reads recipes and launches into its terms.
 """
 
-import dataclasses
 import importlib
 import importlib.util
 import json
 import math
 import os
-import shlex
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
 from r1recipes import RecipeError
-from r1recipes.estimate import (
-    GENERATE_MFU,
-    GIB,
-    MEMORY_TBS,
+from r1recipes.config.hardware import machine as this_machine
+from r1recipes.config.hardware import sizing
+from r1recipes.config.paths import LOCAL_FORMATS, check_hub_id, hub_offline, looks_local
+from r1recipes.config.recipes import (
+    ACCELERATE_CONFIGS,
+    RECIPES,
+    RecipeFile,
+)
+from r1recipes.sizing.estimate import (
     MODEL_CONFIGS,
-    PEAK_TFLOPS,
-    TRAIN_MFU,
     Decoding,
     MemoryPlan,
     ModelShape,
@@ -52,18 +34,6 @@ from r1recipes.estimate import (
     training_memory,
     transformers_generation,
     vllm_memory,
-)
-from r1recipes.hardware import machine as this_machine
-from r1recipes.hardware import sizing
-from r1recipes.paths import LOCAL_FORMATS, check_hub_id, hub_offline, looks_local
-from r1recipes.recipes import (
-    ACCELERATE_CONFIGS,
-    RECIPES,
-    RecipeFile,
-    folder_recipes,
-    model_folder,
-    producers,
-    stage_files,
 )
 
 # Models the package builds (recipes.BUILT_INPUTS): the config each is built from, and whether it has a reward head
@@ -545,295 +515,3 @@ def free_disk_at(output_dir: str) -> Path:
     while not where.exists():
         where = where.parent
     return where
-
-
-def candidates(sized: Sized, plan: MemoryPlan):
-    """Single changes to try when a recipe does not fit, in order: (description, overrides, hardware)."""
-    s, config, cluster = sized.settings, sized.recipe.config, sized.hardware
-    if sized.runner != "generate":
-        if not (s.get("activation_checkpointing") or s.get("gradient_checkpointing")):
-            yield "activation_checkpointing: true", {"activation_checkpointing": True}, {}
-        batch = s.int("per_device_train_batch_size", 8)
-        if batch > 1:  # the recipe's own accumulation (and rollout) times the batch keep both the same
-            change = {
-                "per_device_train_batch_size": 1,
-                "gradient_accumulation_steps": int(config.get("gradient_accumulation_steps") or 1) * batch,
-            }
-            if sized.runner == "grpo":
-                own = config.get("steps_per_generation") or config.get("gradient_accumulation_steps") or 1
-                change["steps_per_generation"] = int(own) * batch
-            yield ", ".join(f"{k}: {v}" for k, v in change.items()) + " (the same batch)", change, {}  # fmt: skip
-    if sized.vllm and not sized.server_gpus and not s.get("vllm_enable_sleep_mode"):
-        yield "vllm_enable_sleep_mode: true", {"vllm_enable_sleep_mode": True}, {}
-    share = "vllm_gpu_memory_utilization" if sized.runner == "grpo" else "gpu_memory_utilization"
-    if plan.problems and (sized.vllm or s.get("backend") == "vllm") and not sized.server_gpus:
-        for value in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9):
-            if value > float(s.get(share) or 0):
-                yield f"{share}: {value}", {share: value}, {}
-    if sized.runner == "generate" and s.get("backend") == "vllm":
-        for tp in (2, 4, 8):
-            if tp > s.int("tensor_parallel_size", 1):
-                yield f"tensor_parallel_size: {tp}", {"tensor_parallel_size": tp}, {}
-    if not sized.on_gpu:  # a CPU run: ZeRO-3 over its processes, if several; the rest are GPU changes
-        if sized.gpus > 1 and sized.sharding != "zero3" and sized.runner != "generate":
-            yield "ACCELERATE=cpu_zero3", {}, {"accelerate": "cpu_zero3"}
-        return
-    if sized.runner != "generate" and sized.gpus > 1 and sized.sharding not in ("zero3", "fsdp"):
-        yield "ACCELERATE=zero3", {}, {"accelerate": "zero3"}
-    if sized.runner != "generate":
-        per_node = cluster.gpus or int(config.get("num_processes") or 1)
-        for more in (2, 4, 8):
-            if per_node < more:
-                yield f"GPUS={more}", {}, {"gpus": more}
-        for nodes in (2, 4, 8):
-            total = cluster.nodes * nodes
-            yield f"NODES={total} ({total} nodes of {per_node} GPU{'s' * (per_node > 1)})", {}, {"nodes": total}
-    for card, gib in CARDS_GIB.items():
-        if gib > cluster.gpu_memory_gib:
-            yield f"GPU_MEMORY_GB={gib:g} (an {card})", {}, {"gpu_memory_gib": gib}
-
-
-def suggest(sized: Sized, plan: MemoryPlan, owners: dict[str, Path]) -> str:
-    """The first single change, of the candidates, with which the recipe fits (and its runner accepts)."""
-    for description, settings, machine in candidates(sized, plan):
-        extra = tuple(token for key, value in settings.items() for token in (f"--{key}", json.dumps(value)))
-        try:
-            trial = size(sized.recipe, dataclasses.replace(sized.hardware, **machine), owners, extra)
-            trial_plan = memory_plan(trial)
-        except RecipeError:  # the runner would refuse it (a batch that does not divide, say)
-            continue
-        if not trial_plan.problems and needed(trial, trial_plan) <= available(trial):
-            return f"{description} (needs {needed(trial, trial_plan):.1f} GiB)"
-    return "no single change: shorten the sequences (max_length, max_completion_length) or take a smaller model"
-
-
-def available(sized: Sized) -> float:
-    """GiB of one GPU, or of this machine's RAM for a CPU recipe."""
-    if sized.on_gpu:
-        return sized.hardware.gpu_memory_gib
-    import psutil
-
-    return psutil.virtual_memory().total / GIB
-
-
-def needed(sized: Sized, plan: MemoryPlan) -> float:
-    """GiB a GPU needs (peak, allocator slack, CUDA context); on a CPU the peak of every process sharing RAM."""
-    if sized.on_gpu:
-        return plan.needed
-    return plan.peak * (1 + plan.slack) * sized.gpus
-
-
-@dataclass
-class RecipeCheck:
-    """What `check` finds for one recipe."""
-
-    sized: Sized
-    plan: MemoryPlan
-    work: dict
-    time: dict
-    disk_bytes: float
-    missing: list[str] = field(default_factory=list)
-    suggestion: str = ""
-
-    @property
-    def needed(self) -> float:
-        return needed(self.sized, self.plan)
-
-    @property
-    def fits(self) -> bool:
-        return not self.plan.problems and self.needed <= available(self.sized)
-
-    @property
-    def device(self) -> str:
-        sized = self.sized
-        if not sized.on_gpu:
-            chosen = sized.hardware.accelerate
-            why = f"ACCELERATE={chosen}, {sized.gpus} processes" if chosen else "a CPU recipe: no num_processes"
-            return f"CPU, {available(sized):.1f} GiB RAM ({why})"
-        launch = sized.sharding
-        if sized.runner == "generate":
-            backend = sized.settings.get("backend")
-            tp = sized.settings.int("tensor_parallel_size", 1)
-            launch = f"vLLM engines of {tp} GPU{'s' * (tp > 1)}" if backend == "vllm" else f"{backend} backend"
-        server = f" + a vLLM server node of {sized.server_gpus}" if sized.server_gpus else ""
-        return f"{sized.gpus} x {sized.hardware.gpu_memory_gib:g} GiB GPU, {launch}{server}"
-
-    def as_json(self) -> dict:
-        plan = self.plan
-        return {
-            "recipe": str(self.sized.recipe.path),
-            "runner": self.sized.runner,
-            "model": self.sized.model,
-            "parameters": self.sized.shape.params,
-            "device": self.device,
-            "available_gib": round(available(self.sized), 2),
-            "fits": self.fits,
-            "peak_gib": round(plan.peak, 2),
-            "needed_gib": round(self.needed, 2),
-            "peak_phase": plan.peak_phase if plan.items else None,
-            "largest_item": plan.largest().name if plan.items else None,
-            "problems": plan.problems,
-            "suggestion": self.suggestion,
-            "items": [
-                {"name": i.name, "gib": round(i.gib, 3), "phases": list(i.phases), "note": i.note} for i in plan.items
-            ],  # fmt: skip
-            "vllm": plan.facts,
-            "work": self.work,
-            "time": self.time,
-            "disk_gb": round(self.disk_bytes / 1e9, 1),
-            "missing": self.missing,
-        }
-
-
-def check_recipe(recipe: RecipeFile, hardware: Hardware, owners: dict[str, Path]) -> RecipeCheck:
-    from r1recipes.pipeline import check_overrides
-
-    check_overrides(recipe)  # an ARGS key the runner lacks, named with its recipe (as `make pipeline` does)
-    sized = size(recipe, hardware, owners)
-    plan = memory_plan(sized)
-    work, time = work_and_time(sized, plan, owners)
-    disk = disk_bytes(sized, work)
-    result = RecipeCheck(sized, plan, work, time, disk, missing_here(sized, disk))
-    if not result.fits:
-        result.suggestion = suggest(sized, plan, owners)
-    return result
-
-
-def check_folder(folder: Path, hardware: Hardware, overrides: list[str] | None = None) -> list[RecipeCheck]:
-    """Every recipe of a model folder: the pipeline's in order (stages, students), then any other."""
-    listed = folder_recipes(folder)
-    paths = listed + [p for p in stage_files(folder) if p not in listed]
-    owners = producers()
-    return [check_recipe(RecipeFile.load(p, overrides), hardware, owners) for p in paths]
-
-
-def _count(value) -> str:
-    if value is None:
-        return "unknown"
-    if isinstance(value, float):
-        return f"{value:,.2f}".rstrip("0").rstrip(".")
-    for unit, name in ((1e9, "B"), (1e6, "M")):
-        if value >= unit:
-            return f"{value / unit:,.1f}{name}"
-    return f"{value:,}"
-
-
-def format_check(result: RecipeCheck) -> str:
-    """One recipe's check as the terminal shows it: the memory table, the verdict, the work, the time, what lacks."""
-    sized, plan, w, t = result.sized, result.plan, result.work, result.time
-    lines = [f"{sized.recipe.path} ({sized.runner}): {sized.model}, {_count(sized.shape.params)} parameters, "
-             f"{result.device}"]  # fmt: skip
-    phases = [p for p in ALL_PHASES if p in plan.phases]
-    lines.append(f"  {'memory per device, GiB':<46}" + "".join(f"{p:>10}" for p in phases))
-    for item in plan.items:
-        cells = "".join(f"{item.gib:>10.2f}" if p in item.phases else " " * 10 for p in phases)
-        lines.append((f"    {item.name:<44}{cells}" + (f"   {item.note}" if item.note else "")).rstrip())
-    lines.append(f"    {'total':<44}" + "".join(f"{plan.total(p):>10.2f}" for p in phases))
-    for key, where in (("vllm", "vLLM's KV cache"), ("vllm_server", "the vLLM server's KV cache, an engine")):
-        facts = plan.facts.get(key)
-        if facts:
-            line = f"    {where}: {facts['kv_cache_gib']:.1f} GiB, {facts['concurrent']:,} full-length "
-            line += "sequences at once"
-            if "per_rollout" in facts:
-                line += (f", of the {facts['per_rollout']:,} each GPU generates per rollout (all at once: "
-                         f"{facts['gib_for_all']:,} GiB)")  # fmt: skip
-            lines.append(line)
-    if not sized.on_gpu:
-        slack = f" +{plan.slack:.0%} margin" + (f", x {sized.gpus} processes" if sized.gpus > 1 else "")
-    elif any(i.allocator for i in plan.items if plan.peak_phase in i.phases):
-        slack = f" +{plan.slack:.0%} margin for the allocator and the CUDA context"
-    else:
-        slack = " vLLM's fixed share"
-    need = (f"needs {result.needed:.1f} of {available(sized):.1f} GiB (the {plan.peak_phase} phase's "
-            f"{plan.peak:.1f},{slack}); largest item: {plan.largest().name}")  # fmt: skip
-    if result.fits:
-        lines.append(f"  FITS: {need}")
-    else:
-        lines.append(f"  DOES NOT FIT: {'; '.join(plan.problems) or need}")
-        lines.append(f"    would fit with: {result.suggestion}")
-    if sized.runner == "grpo":
-        lines.append(f"  work: {_count(w['optimizer_steps'])} steps x {w['completions_per_step']} completions "
-                     f"({w['prompts_per_step']} prompts), {_count(w['epochs'])} epochs; {_count(w['rollouts'])} "
-                     f"rollouts of {w['completions_per_rollout']}; tokens <= {_count(w['generated_tokens'])} "
-                     f"generated, {_count(w['trained_tokens'])} trained")  # fmt: skip
-    elif sized.runner == "sft":
-        lines.append(f"  work: {_count(w['rows'])} rows, {_count(w['epochs'])} epochs, "
-                     f"{_count(w['optimizer_steps'])} steps x {w['sequences_per_step']} sequences of <= "
-                     f"{w['tokens_per_sequence']} tokens; tokens <= {_count(w['trained_tokens'])}")  # fmt: skip
-    else:
-        lines.append(f"  work: {_count(w['prompts'])} prompts, {_count(w['completions'])} completions, "
-                     f"tokens <= {_count(w['generated_tokens'])}")  # fmt: skip
-    if not sized.on_gpu:
-        lines.append("  time: not estimated for a CPU recipe (the throughputs are GPU figures)")
-    elif t["hours"] is None:
-        lines.append("  time: unknown, the number of rows is (set max_steps or max_samples)")
-    else:
-        price = sized.hardware.throughput.price_per_gpu_hour
-        gpus = f"{t['gpus']} GPU" + ("s" if t["gpus"] > 1 else "")
-        rates = ", ".join(f"{t[key]:,} tokens/s a GPU {what}" for key, what in
-                          (("generate_tokens_per_s_per_gpu", "generating"), ("train_tokens_per_s_per_gpu", "training"))
-                          if t[key])  # fmt: skip
-        lines.append(f"  time: <= {t['hours']:,.1f} h on {gpus} ({t['generation_hours']:,.1f} h generating, "
-                     f"{t['training_hours']:,.1f} h training; {rates}) = {t['gpu_hours']:,.0f} GPU-h, "
-                     f"~${t['cost_usd']:,.0f} at ${price:g}/GPU-h")  # fmt: skip
-    lines.append(f"  disk: ~{result.disk_bytes / 1e9:,.0f} GB in {sized.recipe.output_dir}")
-    lines += [f"  missing here: {item}" for item in result.missing]
-    return "\n".join(lines)
-
-
-def assumptions(throughput: Throughput) -> str:
-    given = [key for key in ("train_tokens_per_s", "generate_tokens_per_s") if getattr(throughput, key) is not None]
-    assumed = (
-        f"training at {TRAIN_MFU:.0%} of {throughput.peak_tflops:g} bf16 TFLOP/s per GPU, generation at "
-        f"{GENERATE_MFU:.0%} of it or, with few sequences at once, bound by {throughput.memory_tbs:g} TB/s"
-    )
-    return (f"throughputs: {'given ' + ', '.join(given) + '; otherwise ' if given else ''}{assumed}; every "
-            "completion at its maximum length (upper bounds)")  # fmt: skip
-
-
-def folder_disk_line(results: list[RecipeCheck]) -> str | None:
-    """The whole folder's writes against the free space where its outputs go (one file system assumed)."""
-    total = sum(r.disk_bytes for r in results)
-    if not results or not total:
-        return None
-    where = free_disk_at(str(results[0].sized.recipe.output_dir))
-    free = shutil.disk_usage(where).free
-    verdict = "enough" if total <= free else "NOT enough"
-    return f"disk for every recipe: ~{total / 1e9:,.0f} GB; {free / 1e9:,.0f} GB free at {where}: {verdict}"
-
-
-def main(args) -> int:
-    """The `check` command: every recipe's check, as tables or --json; the exit status says whether all fit."""
-    for name, value in (("GPUS", args.gpus), ("--nodes", args.nodes), ("--shards", args.shards)):
-        if value is not None and value < 1:
-            raise RecipeError(f"{name} must be a whole number >= 1, got {value}")
-    numbers = {"GPU_MEMORY_GB": args.gpu_memory_gb, "--peak_tflops": args.peak_tflops,
-               "--memory_tbs": args.memory_tbs, "--train_tokens_per_s": args.train_tokens_per_s,
-               "--generate_tokens_per_s": args.generate_tokens_per_s}  # fmt: skip
-    for name, value in numbers.items():
-        if value is not None and not (math.isfinite(value) and value > 0):
-            raise RecipeError(f"{name} must be a number > 0, got {value}")
-    if not (math.isfinite(args.price_per_gpu_hour) and args.price_per_gpu_hour >= 0):
-        raise RecipeError(f"--price_per_gpu_hour must be a number >= 0, got {args.price_per_gpu_hour}")
-    if args.gpu not in PEAK_TFLOPS and not (args.peak_tflops and args.memory_tbs):
-        known = ", ".join(PEAK_TFLOPS)
-        raise RecipeError(f"unknown --gpu '{args.gpu}' (known: {known}); or give --peak_tflops and --memory_tbs")
-    if args.accelerate:
-        accelerate_config(args.accelerate)  # an unknown name is bad input, whatever the recipes
-    throughput = Throughput(
-        args.train_tokens_per_s, args.generate_tokens_per_s, args.peak_tflops or PEAK_TFLOPS[args.gpu],
-        args.memory_tbs or MEMORY_TBS[args.gpu], args.price_per_gpu_hour,
-    )  # fmt: skip
-    hardware = Hardware(args.gpus, args.gpu_memory_gb, args.accelerate or None, throughput, args.nodes, args.shards)
-    results = check_folder(model_folder(args.model), hardware, shlex.split(args.args))
-    if args.json:
-        report = {"recipes": [r.as_json() for r in results], "throughput": dataclasses.asdict(throughput)}
-        print(json.dumps(report, indent=1))
-    else:
-        print("\n\n".join(format_check(r) for r in results) + f"\n\n{assumptions(throughput)}")
-        disk = folder_disk_line(results)
-        if disk:
-            print(disk)
-        bad = [str(r.sized.recipe.path) for r in results if not r.fits]
-        print(f"{len(results) - len(bad)} of {len(results)} recipes fit" + (f"; not: {', '.join(bad)}" if bad else ""))
-    return 0 if all(r.fits for r in results) else 1

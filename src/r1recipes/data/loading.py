@@ -14,10 +14,10 @@ from pathlib import Path
 import datasets
 
 from r1recipes import RecipeError
-from r1recipes.configs import DataArguments, DatasetSource
-from r1recipes.output import OutputDir
-from r1recipes.paths import LOCAL_FORMATS, looks_local
-from r1recipes.prompts import grpo_row, sft_messages_row, sft_pair_row
+from r1recipes.config.arguments import DataArguments, DatasetSource
+from r1recipes.config.paths import LOCAL_FORMATS, looks_local
+from r1recipes.data.prompts import grpo_row, sft_messages_row, sft_pair_row
+from r1recipes.generation.output import OutputDir
 
 for _loader in set(LOCAL_FORMATS.values()):
     # datasets' file loaders log a read error before raising it; the raise becomes our one error line
@@ -34,7 +34,7 @@ def _load(source: DatasetSource, streaming: bool = False):
             if isinstance(dataset, datasets.DatasetDict):
                 dataset = dataset[source.split]
             return dataset.to_iterable_dataset() if streaming else dataset
-        # rejection-sampling output (r1recipes.output), or a copy of what `share` uploads (no chunks/)
+        # rejection-sampling output (r1recipes.generation.output), or a copy of what `share` uploads (no chunks/)
         if path.is_dir() and ((path / "chunks").is_dir() or (path / "manifest.json").is_file()):
             OutputDir(str(path)).verify()  # finished, and its data files are those its manifest lists
             if not any((path / "data").glob("*.parquet")):

@@ -19,13 +19,13 @@ from pathlib import Path
 from huggingface_hub import DatasetCard, DatasetCardData, EvalResult, ModelCard, ModelCardData
 
 from r1recipes import RecipeError, __version__
-from r1recipes.benchmarks import BENCHMARKS
-from r1recipes.eval_results import EVAL, RESULTS
+from r1recipes.config.paths import LOCAL_FORMATS, looks_local
+from r1recipes.config.recipes import DISTILL, RecipeFile
+from r1recipes.evaluation.benchmarks import BENCHMARKS
+from r1recipes.evaluation.report import NONE, TRAINING_HEADER, eval_section, table, training_row
+from r1recipes.evaluation.results import EVAL, RESULTS
 from r1recipes.files import STAGE_FILE
-from r1recipes.output import OutputDir
-from r1recipes.paths import LOCAL_FORMATS, looks_local
-from r1recipes.recipes import DISTILL, RecipeFile
-from r1recipes.report import NONE, TRAINING_HEADER, eval_section, table, training_row
+from r1recipes.generation.output import OutputDir
 
 CARD = "README.md"  # the file the Hub shows as a repository's card
 BASE = "base"  # the starting model's evaluation folder, as the report names it

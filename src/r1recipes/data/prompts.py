@@ -8,7 +8,7 @@ Three formats, picked by `prompt_format`:
 - `template`: a plain-text prompt from `prompt_template`, whose {placeholders} name dataset columns.
 """
 
-from r1recipes.configs import DataArguments
+from r1recipes.config.arguments import DataArguments
 
 R1_ZERO_TEMPLATE = (
     "A conversation between User and Assistant. The user asks a question, and the Assistant solves it. "

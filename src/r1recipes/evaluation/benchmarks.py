@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from r1recipes import RecipeError
-from r1recipes.synthetic import PRESETS, arithmetic_rows, countdown_rows, word_problem_rows
+from r1recipes.data.synthetic import PRESETS, arithmetic_rows, countdown_rows, word_problem_rows
 
 TRAIN_SEED, TEST_SEED = 0, 1_000_003  # the generators' training default, and the held-out benchmarks'
 TRAIN_ROWS_EXCLUDED = 2048  # more than any training file the package builds (512 rows at most)
@@ -94,13 +94,12 @@ class Benchmark:
     file: str | None = None  # its file name in a folder like ../shared/data/benchmarks
     generate: Callable[[int, int], list[dict]] | None = None  # (rows, seed) -> rows, for the package's own tasks
     # Columns the gold answer is read from, each entry alternatives one of which a row must have; None: those the
-    # task's verifier reads (`rewards.COLUMNS`), the gold of rows taken as they are
+    # task's verifier reads (`rewards.verifiers.COLUMNS`), the gold of rows taken as they are
     gold: tuple[tuple[str, ...], ...] | None = None
 
     @property
     def gold_columns(self) -> tuple[tuple[str, ...], ...]:
-        from r1recipes.configs import DEFAULT_VERIFIERS
-        from r1recipes.rewards import COLUMNS
+        from r1recipes.rewards.verifiers import COLUMNS, DEFAULT_VERIFIERS
 
         return self.gold if self.gold is not None else tuple(COLUMNS[DEFAULT_VERIFIERS[self.task]])
 
@@ -155,8 +154,8 @@ def source_of(benchmark: Benchmark, data_file: str | None) -> str:
 
 def load_benchmark(name: str, data_file: str | None = None, max_problems: int | None = None) -> list[dict]:
     """The first `max_problems` rows of a benchmark as {id, problem, answer, solution, task, ...}."""
-    from r1recipes.configs import DatasetSource
-    from r1recipes.data import stream_rows
+    from r1recipes.config.arguments import DatasetSource
+    from r1recipes.data.loading import stream_rows
 
     benchmark = BENCHMARKS[name]
     if benchmark.generate and not data_file:

@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 from r1recipes import RecipeError, notice
+from r1recipes.config.hardware import sizing_elsewhere  # make check: inputs not made yet are reported, not refused
 
 LOCAL_FORMATS = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv"}  # suffix -> loader
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
@@ -35,18 +36,11 @@ def hub_offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in ("1", "ON", "YES", "TRUE")
 
 
-def _sizing_elsewhere() -> bool:
-    """`make check` parses recipes whose inputs are not made yet (it reports missing ones itself)."""
-    from r1recipes.hardware import sizing_elsewhere
-
-    return sizing_elsewhere()
-
-
 def check_model_path(name: str) -> None:
     """Before anything loads: a local model exists and is a folder or a .gguf file (not a data file, say); a Hub id
     can be used. What a folder holds is checked only when the model loads (`check_model_folder`): recipes are also
     parsed against empty stand-ins for earlier stages' outputs (the recipe tests, the pipeline's checks)."""
-    if _sizing_elsewhere():
+    if sizing_elsewhere():
         return
     path = Path(name).expanduser()
     if path.is_file() and path.suffix != ".gguf":
@@ -72,7 +66,7 @@ def check_dataset_path(name: str) -> None:
     if (
         not os.path.exists(os.path.expanduser(name))
         and not looks_local(name, tuple(LOCAL_FORMATS))
-        and not _sizing_elsewhere()
+        and not sizing_elsewhere()
     ):
         check_hub_id(name, "dataset")
 

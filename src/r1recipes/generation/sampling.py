@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from r1recipes import RecipeError, notice
+from r1recipes.config import hardware
 
 
 @dataclass
@@ -47,8 +48,6 @@ def prompt_token_ids(tokenizer, prompts: list) -> list[list[int]]:
 
 
 def vllm_usable() -> bool:
-    from r1recipes import hardware
-
     here = hardware.machine()
     return here.cuda_gpus > 0 and here.vllm
 

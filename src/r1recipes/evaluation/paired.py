@@ -42,8 +42,8 @@ from pathlib import Path
 import numpy as np
 
 from r1recipes import RecipeError
-from r1recipes.eval_results import RESULTS, ResultsDir
-from r1recipes.metrics import wilson_interval
+from r1recipes.evaluation.metrics import wilson_interval
+from r1recipes.evaluation.results import RESULTS, ResultsDir
 
 RESAMPLES = 10_000
 CHUNK = 2_000_000  # draws (resamples x problems) held in memory at once

@@ -6,7 +6,7 @@ model generates the next chunk, and the same chunk judged anywhere gives the sam
 - Verification: the reward named for the prompt's task in `verifiers` (the registry GRPO and evaluation use),
   fed the row's columns; a sample is correct when it scores at least `min_score`. A `None` score (a gold
   answer that does not parse) counts as `unverifiable`.
-- Readability: the filters of `r1recipes.readability`. Every sample is verified and filtered, so the manifest
+- Readability: the filters of `generation/readability.py`. Every sample is verified and filtered, so the manifest
   counts each rejection reason on its own (one sample can fail several).
 - Keeping: identical assistant turns of a prompt count once; then the `shortest` m (in tokens) or a `random`
   m (seeded by the prompt's position) of the accepted samples.
@@ -18,11 +18,11 @@ import random
 from collections import Counter
 from dataclasses import dataclass, field
 
-from r1recipes.readability import failed_filters, measure
+from r1recipes.generation.readability import failed_filters, measure
+from r1recipes.generation.sampling import Sample
 from r1recipes.rewards import Reward
 from r1recipes.rewards.accuracy import clear_caches
 from r1recipes.rewards.text import THINK_CLOSE, reasoning_text
-from r1recipes.sampling import Sample
 
 
 @dataclass

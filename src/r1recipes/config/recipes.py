@@ -16,8 +16,8 @@ from pathlib import Path
 import yaml
 
 from r1recipes import RecipeError
+from r1recipes.config.paths import LOCAL_FORMATS, looks_local
 from r1recipes.files import STAGE_FILE
-from r1recipes.paths import LOCAL_FORMATS, looks_local
 
 RECIPES = Path("recipes")  # relative to the repository root, where make runs
 ACCELERATE_CONFIGS = "accelerate_configs"

@@ -15,9 +15,10 @@ import trl
 import yaml
 
 from r1recipes import RecipeError, notice
-from r1recipes.eval_results import EVAL
+from r1recipes.config import hardware
+from r1recipes.config.paths import check_dataset_path, check_model_path
 from r1recipes.files import check_writable
-from r1recipes.paths import check_dataset_path, check_model_path, looks_local
+from r1recipes.rewards.verifiers import DEFAULT_VERIFIERS
 
 PROMPT_FORMATS = ("r1_zero", "chat", "template")
 
@@ -201,26 +202,18 @@ class ModelArguments(trl.ModelConfig):
         if self.use_peft and self.lora_r < 1:
             raise RecipeError(f"lora_r must be >= 1, got {self.lora_r}")
         check_model_path(self.model_name_or_path)
-        if (self.load_in_4bit or self.load_in_8bit) and not _sizing_elsewhere() and not _has_cuda():
+        if (self.load_in_4bit or self.load_in_8bit) and not hardware.sizing_elsewhere() and not _has_cuda():
             raise RecipeError("load_in_4bit/load_in_8bit (QLoRA) need a CUDA GPU and the `quant` extra")
 
 
-def _sizing_elsewhere() -> bool:
-    from r1recipes import hardware
-
-    return hardware.sizing_elsewhere()
-
-
 def _has_cuda() -> bool:
-    from r1recipes import hardware
-
     return hardware.machine().cuda_gpus > 0
 
 
 @dataclass
 class StageArguments:
     """Run-lifecycle fields shared by every stage, the hardware a recipe was sized for, and what happens
-    without a GPU (`r1recipes.hardware`)."""
+    without a GPU (`r1recipes.config.hardware`)."""
 
     start_over: bool = field(
         default=False,
@@ -239,8 +232,6 @@ class StageArguments:
     )
 
     def __post_init__(self):
-        from r1recipes import hardware
-
         if self.num_processes is not None and self.num_processes < 1:
             raise RecipeError(f"num_processes must be >= 1, got {self.num_processes}")
         for name in ("per_device_train_batch_size", "gradient_accumulation_steps"):
@@ -284,8 +275,6 @@ class StageArguments:
 def _world_size() -> int:
     """The processes of this launch (accelerate and torchrun set WORLD_SIZE), before the trainer starts them, or
     of the launch `make check` sizes."""
-    from r1recipes import hardware
-
     return hardware.sizing_processes() or int(os.environ.get("WORLD_SIZE", "1"))
 
 
@@ -338,7 +327,6 @@ class GRPOConfig(StageArguments, trl.GRPOConfig):
                 )
 
 
-DEFAULT_VERIFIERS = {"math": "accuracy", "countdown": "countdown", "code": "code"}
 # Fields that change how fast a run goes or which part of it this process does, never what it writes
 GENERATE_RUNTIME_FIELDS = (
     "backend", "batch_size", "tensor_parallel_size", "gpu_memory_utilization", "max_model_length", "verify_processes",
@@ -384,9 +372,7 @@ class SamplingArguments:
         if not 0 < self.gpu_memory_utilization <= 1:
             raise RecipeError(f"gpu_memory_utilization must be in (0, 1], got {self.gpu_memory_utilization}")
         check_room_for_prompt(self, "max_model_length", "max_new_tokens")
-        if self.backend == "vllm" and not _sizing_elsewhere():
-            from r1recipes import hardware
-
+        if self.backend == "vllm" and not hardware.sizing_elsewhere():
             hardware.require_gpu(["vLLM (backend: vllm)"], vllm=True)
 
 
@@ -440,7 +426,7 @@ class GenerateConfig(SamplingArguments):
     )
 
     def __post_init__(self):
-        from r1recipes.readability import check_filters
+        from r1recipes.generation.readability import check_filters
         from r1recipes.rewards import check_reward_config
 
         if not self.output_dir:
@@ -509,82 +495,3 @@ class NonReasoningSource:
     @property
     def dataset_source(self) -> DatasetSource:
         return DatasetSource(self.path, self.name, self.split, 1.0, self.rename)
-
-
-# Fields that change how fast an evaluation goes, or what else it covers, never a benchmark's results
-EVALUATE_RUNTIME_FIELDS = (
-    "backend", "batch_size", "tensor_parallel_size", "gpu_memory_utilization", "max_model_length", "benchmarks",
-    "data_file", "data_dir", "output", "start_over",
-)  # fmt: skip
-
-
-@dataclass
-class EvaluateConfig(SamplingArguments):
-    """Evaluation: k samples per benchmark problem, scored by the verifiers that reward training."""
-
-    model: str | None = field(default=None, metadata={"help": "Model folder, .gguf file or Hub id."})
-    benchmarks: list[str] | str = field(
-        default="math500,aime24,amc23,gsm8k",
-        metadata={"help": "Benchmark names, comma-separated (see r1recipes.benchmarks)."},
-    )
-    output: str | None = field(
-        default=None,
-        metadata={"help": "Folder for results.json and samples.jsonl (default: runs/<run>/eval/<stage> for a "
-                  "model in runs/<run>/<stage>, else runs/eval/<model name>)."},
-    )  # fmt: skip
-    data_file: dict[str, str] | str | None = field(
-        default=None,
-        metadata={"help": "Local files instead of the Hub: {benchmark: path}, or one path for one benchmark."},
-    )
-    data_dir: str | None = field(
-        default=None,
-        metadata={"help": "A folder of benchmark files named as in ../shared/data/benchmarks (math500.jsonl, ...)."},
-    )
-    max_problems: int | None = field(default=None, metadata={"help": "Evaluate the first N problems of each."})
-    start_over: bool = field(default=False, metadata={"help": "Delete output's results and samples first."})
-
-    def __post_init__(self):
-        from r1recipes.benchmarks import BENCHMARKS, check_names
-
-        super().__post_init__()
-        if not self.model:
-            raise RecipeError("--model is required (a model folder, .gguf file or Hub id)")
-        check_model_path(self.model)
-        names = [self.benchmarks] if isinstance(self.benchmarks, str) else self.benchmarks
-        names = [name.strip() for item in names for name in str(item).split(",") if name.strip()]  # a,b or a b
-        self.benchmarks = check_names(list(dict.fromkeys(names)))
-        if self.max_problems is not None and self.max_problems < 1:
-            raise RecipeError(f"max_problems must be >= 1, got {self.max_problems}")
-        files = self.data_file
-        if isinstance(files, str) and "=" not in files and not files.lstrip().startswith("{"):
-            if len(self.benchmarks) != 1:
-                raise RecipeError("data_file: one path fits one benchmark; name each: {math500: a.jsonl, ...}")
-            files = {self.benchmarks[0]: files}
-        elif isinstance(files, str) and not files.lstrip().startswith("{"):  # math500=a.jsonl,gsm8k=b.jsonl
-            files = dict(pair.split("=", 1) for pair in files.split(","))
-        files = parse_structured(files, "data_file") or {}
-        unknown = [name for name in files if name not in self.benchmarks]
-        if unknown:
-            raise RecipeError(f"data_file: '{unknown[0]}' is not one of --benchmarks ({', '.join(self.benchmarks)})")
-        if self.data_dir:
-            if not os.path.isdir(self.data_dir):
-                raise RecipeError(f"data_dir not found: {self.data_dir}")
-            for name in self.benchmarks:
-                path = os.path.join(self.data_dir, BENCHMARKS[name].file or "")
-                if BENCHMARKS[name].file and os.path.isfile(path):
-                    files.setdefault(name, path)
-        for name, path in files.items():
-            if not os.path.isfile(path):
-                raise RecipeError(f"data_file for {name} not found: {path}")
-        self.data_file = files
-        if self.output is None:
-            self.output = default_output(self.model)
-
-
-def default_output(model: str) -> str:
-    """runs/<run>/eval/<stage> for a model in runs/<run>/<stage>; else runs/eval/<model name>."""
-    parts = os.path.normpath(model).split(os.sep)
-    if len(parts) >= 3 and parts[-3] == "runs" and parts[-2] != "models":
-        return os.path.join(*parts[:-1], EVAL, parts[-1])
-    name = os.path.basename(os.path.normpath(model)).removesuffix(".gguf") if looks_local(model) else model
-    return os.path.join("runs", EVAL, name.replace("/", "__"))  # a Hub id: Qwen__Qwen2.5-7B

@@ -15,11 +15,12 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
-from r1recipes import RecipeError, checkpoints, notice, tracking
+from r1recipes import RecipeError, notice
+from r1recipes.config.parser import Recipe
 from r1recipes.files import STAGE_FILE, write_json
+from r1recipes.hub.share import push, take_over_push
 from r1recipes.models.loading import load_policy
-from r1recipes.parser import Recipe
-from r1recipes.share import push, take_over_push
+from r1recipes.training import checkpoints, tracking
 
 
 def run_cli(main, make_parser, argv: list[str] | None = None) -> None:
