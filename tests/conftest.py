@@ -1,4 +1,6 @@
 import os
+import shutil
+import subprocess
 
 os.environ["HF_HUB_OFFLINE"] = "1"  # tests never reach the Hub
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -49,3 +51,28 @@ def teacher(tmp_path_factory, tiny_model) -> Path:
     fields = tiny_sft_fields(tiny_model, data, folder / "model", max_steps=200, learning_rate=3e-3, max_length=128)
     sft.main(*sft.make_parser().parse(["--config", str(write_recipe(folder / "sft.yaml", **fields))]))
     return folder / "model"
+
+
+SLURM_LOCALHOST = Path(__file__).resolve().parents[2] / "shared" / "tools" / "slurm-localhost.sh"
+
+
+@pytest.fixture(scope="session")
+def slurm_env() -> dict:
+    """The environment for sbatch and scontrol, pointed at the local cluster (skips when it is not up)."""
+    if not SLURM_LOCALHOST.exists():
+        pytest.skip(f"no {SLURM_LOCALHOST}")
+    if shutil.which("sbatch") is None:
+        pytest.skip("no sbatch: `sudo bash ../shared/tools/slurm-localhost.sh start` installs and starts Slurm")
+    status = subprocess.run(["bash", str(SLURM_LOCALHOST), "status"], capture_output=True, text=True)
+    if status.returncode != 0:
+        pytest.skip(f"the local Slurm is not running: sudo bash {SLURM_LOCALHOST} start")
+    printed = subprocess.run(["bash", str(SLURM_LOCALHOST), "env"], capture_output=True, text=True, check=True)
+    conf = printed.stdout.strip().removeprefix("export SLURM_CONF=")
+    # the scripts' defaults, whatever the caller's shell sets for a real cluster or a job it runs in;
+    # SLURM_LOCAL_* are the settings of slurm-localhost.sh (its directory: which cluster `wait` asks)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("R1_", "SLURM_", "SBATCH_")) or k.startswith("SLURM_LOCAL_")
+    }
+    return {**env, "SLURM_CONF": conf, "HF_HUB_OFFLINE": "1"}

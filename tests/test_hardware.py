@@ -13,7 +13,7 @@ import pytest
 import torch
 from helpers import tiny_grpo_fields, tiny_sft_fields, write_recipe
 
-from r1recipes import RecipeError, grpo, sft
+from r1recipes import RecipeError, evaluate, generate, grpo, sft
 from r1recipes.config.hardware import Machine, accelerate_launch_features, fit_batch
 from r1recipes.config.recipes import RecipeFile
 from r1recipes.pipeline import launch_command
@@ -67,6 +67,31 @@ def test_a_gpu_recipe_without_a_gpu_stops_with_one_line(tmp_path, tiny_model, ar
     assert message.startswith(f"{recipe}: needs a CUDA GPU for {named} and none is visible")
     assert "torch 2.13.0+cpu is a CPU build: run `make install-gpu`" in message
     assert '--use_cpu true (make: ARGS="--use_cpu true")' in message and "\n" not in message
+
+
+@pytest.mark.parametrize("runner", [evaluate, generate])
+def test_a_sampler_on_vllm_without_a_gpu_is_told_the_flag_it_accepts(
+    tmp_path, tiny_model, arithmetic_file, on, runner
+):
+    """generate and evaluate have no --use_cpu; the hint names --backend transformers, which then parses."""
+    on(CPU_BUILD)
+    if runner is evaluate:
+        args = ["--model", str(tiny_model), "--benchmarks", "gsm8k", "--output", str(tmp_path / "eval")]
+    else:
+        args = ["--model_name_or_path", str(tiny_model), "--dataset_name", str(arithmetic_file),
+                "--output_dir", str(tmp_path / "gen")]  # fmt: skip
+    with pytest.raises(RecipeError) as error:
+        runner.make_parser().parse([*args, "--backend", "vllm"])
+    message = str(error.value)
+    assert "needs a CUDA GPU for vLLM (backend: vllm)" in message and "--use_cpu" not in message
+    assert '--backend transformers (make: ARGS="--backend transformers"' in message
+    parsed = runner.make_parser().parse([*args, "--backend", "transformers"])
+    assert [c.backend for c in parsed if hasattr(c, "backend")] == ["transformers"]
+
+
+def test_evaluate_without_benchmarks_takes_the_default_four(tiny_model, tmp_path):
+    config = evaluate.make_parser().parse(["--model", str(tiny_model), "--output", str(tmp_path)])[0]
+    assert config.benchmarks == ["math500", "aime24", "amc23", "gsm8k"]
 
 
 def test_a_cuda_build_that_sees_no_gpu_points_at_the_driver(tmp_path, tiny_model, arithmetic_file, on):

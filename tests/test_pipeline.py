@@ -250,9 +250,9 @@ def test_launch_commands(tree, monkeypatch):
     recipe = RecipeFile.load(Path("recipes/tiny/stage2_reasoning_grpo.yaml"), ["--max_steps", "1"])
     config = ["--config", "recipes/tiny/stage2_reasoning_grpo.yaml", "--max_steps", "1"]
     assert launch_command(recipe, "", None, "") == [sys.executable, "-m", "r1recipes.grpo", *config]
-    command = launch_command(recipe, "", 2, "")
+    command = launch_command(recipe, "", 2, "")  # no GPU here: gloo DDP in fp32, not ddp.yaml's bf16
     assert command[1:] == [
-        "launch", "--config_file", "recipes/accelerate_configs/ddp.yaml", "--num_processes", "2",
+        "launch", "--config_file", "recipes/accelerate_configs/cpu_ddp.yaml", "--num_processes", "2",
         "-m", "r1recipes.grpo", *config,
     ]  # fmt: skip
     assert Path(command[0]).name == "accelerate" and Path(command[0]).exists()

@@ -3,13 +3,12 @@
 The cluster is ../shared/tools/slurm-localhost.sh (`sudo bash ../shared/tools/slurm-localhost.sh start`);
 without it, or with it stopped, these tests are skipped. The tiny pipeline runs in a temporary folder holding
 a copy of recipes/tiny, so its runs/ is written there, not in the repository: about 3 minutes on 2 CPU cores
-(the pipeline's own work, plus a Python start per job). Not covered: several nodes, the vLLM server split of
-GRPO, GPUs (the local cluster has one node and no GPUs).
+(the pipeline's own work, plus a Python start per job). Several nodes: tests/test_slurm_nodes.py. Not covered
+here: GPUs (the local cluster has none).
 """
 
 import json
 import math
-import os
 import re
 import shutil
 import subprocess
@@ -18,38 +17,16 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import SLURM_LOCALHOST
 
 from r1recipes.config.recipes import ACCELERATE_CONFIGS, model_folders
 
 pytestmark = pytest.mark.slurm
 
 REPO = Path(__file__).resolve().parents[1]
-SLURM_LOCALHOST = REPO.parent / "shared" / "tools" / "slurm-localhost.sh"
 PIPELINE_SH = REPO / "slurm" / "pipeline.sh"
 SHARDS = 2
 WAIT_SECONDS = 1200  # the pipeline takes about 3 minutes here; more when other jobs hold the CPUs
-
-
-@pytest.fixture(scope="module")
-def slurm_env() -> dict:
-    """The environment for sbatch and scontrol, pointed at the local cluster (skips when it is not up)."""
-    if not SLURM_LOCALHOST.exists():
-        pytest.skip(f"no {SLURM_LOCALHOST}")
-    if shutil.which("sbatch") is None:
-        pytest.skip("no sbatch: `sudo bash ../shared/tools/slurm-localhost.sh start` installs and starts Slurm")
-    status = subprocess.run(["bash", str(SLURM_LOCALHOST), "status"], capture_output=True, text=True)
-    if status.returncode != 0:
-        pytest.skip(f"the local Slurm is not running: sudo bash {SLURM_LOCALHOST} start")
-    printed = subprocess.run(["bash", str(SLURM_LOCALHOST), "env"], capture_output=True, text=True, check=True)
-    conf = printed.stdout.strip().removeprefix("export SLURM_CONF=")
-    # the scripts' defaults, whatever the caller's shell sets for a real cluster or a job it runs in;
-    # SLURM_LOCAL_* are the settings of slurm-localhost.sh (its directory: which cluster `wait` asks)
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("R1_", "SLURM_", "SBATCH_")) or k.startswith("SLURM_LOCAL_")
-    }
-    return {**env, "SLURM_CONF": conf, "HF_HUB_OFFLINE": "1"}
 
 
 def pipeline_sh(folder: Path, env: dict, *args: str) -> subprocess.CompletedProcess:

@@ -152,7 +152,9 @@ def test_train_slurm_passes_r1_report_to_to_the_launch(tmp_path, nodes):
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    (launch,) = [shlex.split(line) for line in log.read_text().splitlines()]
+    *before, launch = [shlex.split(line) for line in log.read_text().splitlines()]
+    # several nodes: the inputs are built once, by the batch step, before a task on each node launches
+    assert [line[-1] for line in before] == (["--inputs_only"] if nodes == 2 else [])
     assert launch[2:4] == ["launch", "recipes/tiny/stage1_cold_start_sft.yaml"]
     assert launch[launch.index("--report_to") + 1] == "trackio"
     assert shlex.split(launch[launch.index("--args") + 1]) == ["--max_steps", "2"]

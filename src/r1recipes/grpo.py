@@ -16,6 +16,7 @@ stops the run with one line (`rewards.Reward`).
 from trl import GRPOTrainer
 
 from r1recipes import RecipeError
+from r1recipes.config import hardware
 from r1recipes.config.arguments import DataArguments, GRPOConfig, ModelArguments
 from r1recipes.config.parser import Recipe, RecipeParser
 from r1recipes.data.loading import grpo_datasets
@@ -38,6 +39,8 @@ def main(data_args, training_args, model_args, recipe: Recipe | None = None, cal
             f"python -m r1recipes.models convert --input {model_args.model_name_or_path} --output DIR"
         )
     reward_funcs = get_reward_funcs(training_args.reward_funcs, training_args.reward_kwargs)
+    if training_args.use_vllm:
+        hardware.prepare_vllm_on_cpu()  # TRL starts the colocated engine itself
 
     def datasets_then_rewards(data_args, seed):
         """After the stage-complete check and before the policy loads: the data, checked against the rewards,

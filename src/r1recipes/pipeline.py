@@ -5,7 +5,7 @@
     python -m r1recipes.pipeline run distill --model Qwen2.5-7B --student Qwen2.5-Math-1.5B
     python -m r1recipes.pipeline all --model SmolLM2-135M      # make pipeline: stages 1-4, then every student
     python -m r1recipes.pipeline all --model rl-demo [--eval_args "--max_problems 16"]   # make rl-demo
-    python -m r1recipes.pipeline launch recipes/tiny/stage2_reasoning_grpo.yaml [--launch_args "..."]
+    python -m r1recipes.pipeline launch recipes/tiny/stage2_reasoning_grpo.yaml [--launch_args "..."] [--inputs_only]
     python -m r1recipes.pipeline plan --model tiny            # one line per recipe, for slurm/pipeline.sh
     python -m r1recipes.pipeline get RECIPE use_vllm --default false   # a recipe value (or `runner`), for Slurm
     python -m r1recipes.pipeline fork --from Qwen2.5-3B --to my-countdown
@@ -75,7 +75,8 @@ def launch_command(recipe: RecipeFile, accelerate: str | None, num_processes: in
             num_processes = gpus
     if not accelerate and not launch_args and (num_processes or 1) == 1:
         return [sys.executable, *module]
-    config = accelerate_config(accelerate or "ddp")
+    # without a GPU here, DDP over gloo in fp32: ddp.yaml's bf16 would stop a CPU recipe (Slurm's CPU nodes)
+    config = accelerate_config(accelerate or ("ddp" if _gpus() else "cpu_ddp"))
     processes = ["--num_processes", str(num_processes)] if num_processes else []
     accelerate_bin = str(Path(sys.executable).parent / "accelerate")
     return [accelerate_bin, "launch", "--config_file", str(config), *processes, *shlex.split(launch_args), *module]
@@ -150,6 +151,8 @@ def run(
     if evaluation:
         check_evaluation(evaluation, getattr(args, "eval_args", ""))
     steps = plan_steps(recipes, to_build, args, skip_complete, evaluation, earlier)
+    if getattr(args, "inputs_only", False):
+        steps = steps[: len(to_build)]  # plan_steps puts the builds first
     for number, (what, command, done) in enumerate(steps, 1):
         if done:
             notice(f"[{number}/{len(steps)}] skip {what}: complete")
@@ -226,6 +229,10 @@ def make_parser() -> argparse.ArgumentParser:
     whole.add_argument("--eval_args", default="", help='evaluation overrides, e.g. "--max_problems 8"')
     one = commands.add_parser("launch", parents=[launching], help="one recipe file")
     one.add_argument("recipe", type=Path)
+    one.add_argument(
+        "--inputs_only", action="store_true",
+        help="check the recipe, build the inputs the package makes, and stop (train.slurm, once before its tasks)",
+    )  # fmt: skip
     plan = commands.add_parser("plan", help="the pipeline's recipes, runners, outputs and states")
     plan.add_argument("--model", default="")
     plan.add_argument("--report_to", default="", help="checked (known and installed) for slurm/pipeline.sh")

@@ -241,10 +241,12 @@ class StageArguments:
             if not getattr(self, name) >= 0:  # NaN too; torch's optimizer would refuse it once the model is loaded
                 raise RecipeError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.use_cpu:
+            keep_vllm = getattr(self, "use_vllm", False) and hardware.vllm_on_cpu()
             if self.bf16 or self.fp16 or getattr(self, "use_vllm", False):
-                notice("use_cpu: training on the CPU in fp32, sampling with transformers (bf16, fp16, vLLM off)")
+                sampler = f"vLLM's CPU build ({hardware.VLLM_ON_CPU}=1)" if keep_vllm else "transformers"
+                notice(f"use_cpu: training on the CPU in fp32, sampling with {sampler} (bf16, fp16 off)")
             self.bf16, self.fp16 = False, False
-            if hasattr(self, "use_vllm"):
+            if hasattr(self, "use_vllm") and not keep_vllm:
                 self.use_vllm = False
         elif not hardware.sizing_elsewhere():  # `make check` sizes a launch elsewhere
             features = hardware.gpu_features(vars(self)) + hardware.launched_features()
@@ -312,6 +314,11 @@ class GRPOConfig(StageArguments, trl.GRPOConfig):
                 raise RecipeError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.use_vllm:
             check_room_for_prompt(self, "vllm_max_model_length", "max_completion_length")
+            if self.vllm_enable_sleep_mode and hardware.vllm_on_cpu() and not _has_cuda():
+                raise RecipeError(
+                    "vllm_enable_sleep_mode: vLLM's CPU build has no sleep mode (its engine refuses to start: 'not "
+                    "supported on current platform'); set it to false on a CPU"
+                )
         super().__post_init__()
 
     def check_batch(self) -> None:
@@ -373,7 +380,7 @@ class SamplingArguments:
             raise RecipeError(f"gpu_memory_utilization must be in (0, 1], got {self.gpu_memory_utilization}")
         check_room_for_prompt(self, "max_model_length", "max_new_tokens")
         if self.backend == "vllm" and not hardware.sizing_elsewhere():
-            hardware.require_gpu(["vLLM (backend: vllm)"], vllm=True)
+            hardware.require_gpu(["vLLM (backend: vllm)"], vllm=True, hint=hardware.SAMPLING_CPU_HINT)
 
 
 @dataclass

@@ -49,7 +49,8 @@ def check_hardware(recipe: RecipeFile, accelerate: str | None) -> None:
     if chosen:
         features += hardware.accelerate_launch_features(accelerate_config(chosen))
     try:
-        hardware.require_gpu(features, vllm=hardware.wants_vllm(recipe.config))
+        hint = hardware.CPU_HINT if recipe.runner in TRAINERS else hardware.SAMPLING_CPU_HINT
+        hardware.require_gpu(features, vllm=hardware.wants_vllm(recipe.config), hint=hint)
     except RecipeError as exc:
         raise RecipeError(f"{recipe.path}: {exc}") from None
 

