@@ -11,6 +11,7 @@ on the runners' PYTHONPATH; docs/vllm-cpu.md says what each replaces.
 import importlib.util
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -20,6 +21,7 @@ import pytest
 from conftest import SLURM_LOCALHOST
 from helpers import tiny_grpo_fields, tiny_sft_fields, write_recipe
 
+from r1recipes.config.recipes import ACCELERATE_CONFIGS
 from r1recipes.data.synthetic import arithmetic_rows, write_jsonl
 
 pytestmark = [
@@ -148,13 +150,17 @@ def test_grpo_against_a_vllm_server_on_another_slurm_node(model32, sums, tmp_pat
         pytest.skip("the local Slurm has one node: start it with SLURM_LOCAL_NODES=2")
     out = tmp_path / "server"
     (tmp_path / "runs" / "slurm").mkdir(parents=True)
+    shutil.copytree(ROOT / "recipes" / ACCELERATE_CONFIGS, tmp_path / "recipes" / ACCELERATE_CONFIGS)
     (tmp_path / "sync").mkdir()
     fields = grpo_fields(model32, sums, out, vllm_mode="server", vllm_server_port=free_port(),
                          vllm_server_timeout=600)  # fmt: skip
     recipe = write_recipe(tmp_path / "grpo_server.yaml", **fields)
     job_env = {**env(), **{k: v for k, v in slurm_env.items() if k.startswith("SLURM_")},
                "R1_PYTHON": sys.executable, "R1_TEST_VLLM_SYNC_DIR": str(tmp_path / "sync"),
-               "R1_VLLM_SERVE_ARGS": "--host 127.0.0.1 --max_model_len 256 "
+               # the trainer's fp32 (vLLM's CPU build turns "auto" into bf16), eager start, no chunked prefill
+               # (seeded requests crash in it on a CPU), and the worker extension the weights reload through
+               "R1_VLLM_SERVE_ARGS": "--host 127.0.0.1 --max_model_len 256 --dtype float32 --enforce_eager true "
+                                     "--no-enable-chunked-prefill "
                                      "--worker-extension-cls sitecustomize.CPUFileWeightSync"}  # fmt: skip
     submitted = subprocess.run(
         ["sbatch", "--parsable", "--nodes", "2", str(ROOT / "slurm" / "train.slurm"), str(recipe)],
@@ -170,3 +176,16 @@ def test_grpo_against_a_vllm_server_on_another_slurm_node(model32, sums, tmp_pat
     differences = logp_differences(out)
     assert len(differences) == 3 and max(differences) < FOLLOWS, differences
     assert (tmp_path / "sync" / "policy.safetensors").exists()  # the weights went through the file
+
+
+def test_the_project_venv_is_left_as_it_is():
+    """vLLM's CPU build lives in .venv-vllm: the project's .venv has no vLLM and none of the CUDA builds of
+    torchvision/torchaudio/torchcodec it pulls, and transformers imports there."""
+    python = ROOT / ".venv" / "bin" / "python"
+    if not python.exists():
+        pytest.skip("no .venv (make install)")
+    probe = ("import importlib.util as u, numpy, transformers; from transformers import LlamaConfig; "
+             "print([m for m in ('vllm', 'torchvision', 'torchaudio', 'torchcodec') if u.find_spec(m)])")  # fmt: skip
+    result = subprocess.run([str(python), "-c", probe], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "[]"

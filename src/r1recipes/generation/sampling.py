@@ -166,15 +166,21 @@ class VLLMSampler:
         if model_args.model_name_or_path.endswith(".gguf"):
             raise RecipeError("backend vllm: convert the .gguf file first (python -m r1recipes.models convert)")
         self.config, self.tokenizer = config, tokenizer
+        on_cpu = not hardware.machine().cuda_gpus
+        # vLLM's CPU build: "auto" would turn an fp32 checkpoint into bf16 (the transformers backend samples in
+        # fp32 there); seeded requests crash in chunked prefill (a CPU generator cannot be rewound: "CPU Generator
+        # does not use offset"); eager mode starts in ~16 s instead of ~60 s of compiling
+        cpu = dict(enable_chunked_prefill=False, enforce_eager=True) if on_cpu else {}
         self.llm = LLM(
             model=model_args.model_name_or_path,
             revision=model_args.model_revision,
-            dtype=model_args.dtype or "auto",
+            dtype=model_args.dtype or ("float32" if on_cpu else "auto"),
             tensor_parallel_size=config.tensor_parallel_size,
             gpu_memory_utilization=config.gpu_memory_utilization,
             max_model_len=config.max_model_length,
             trust_remote_code=config.trust_remote_code,
             seed=config.seed,
+            **cpu,
         )
 
     def generate(self, prompt_ids, positions, progress=lambda n: None) -> list[list[Sample]]:
