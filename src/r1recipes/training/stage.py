@@ -143,6 +143,14 @@ def mark_complete(output_dir: Path, record: dict, what: str) -> None:
     notice(f"{record['stage']} complete: {what} and {STAGE_FILE} in {output_dir}")
 
 
+def peak_gpu_memory_gib() -> float | None:
+    """The most GPU memory torch's allocator held in this process (the main one's, with several), in GiB; None
+    without CUDA. `make gpu-smoke` prints it beside `make check`'s estimate."""
+    import torch
+
+    return round(torch.cuda.max_memory_reserved() / 2**30, 3) if torch.cuda.is_available() else None
+
+
 class Stage:
     def __init__(self, runner: str, training_args, recipe: Recipe | None = None):
         self.runner = runner
@@ -210,6 +218,7 @@ class Stage:
             "metrics": metrics,
             "final_log": next((e for e in reversed(trainer.state.log_history) if "loss" in e), {}),
             "world_size": trainer.accelerator.num_processes,
+            "peak_gpu_memory_gib": peak_gpu_memory_gib(),
         }
         if trainer.accelerator.is_main_process:
             mark_complete(self.output_dir, record, "model")
