@@ -29,6 +29,14 @@ SHARDS = 2
 WAIT_SECONDS = 1200  # the pipeline takes about 3 minutes here; more when other jobs hold the CPUs
 
 
+def copy_tiny_recipes(folder: Path) -> Path:
+    """recipes/tiny and the accelerate configs into `folder`; only these: a recipe being edited elsewhere cannot
+    break the run."""
+    for name in ("tiny", ACCELERATE_CONFIGS):
+        shutil.copytree(REPO / "recipes" / name, folder / "recipes" / name)
+    return folder
+
+
 def pipeline_sh(folder: Path, env: dict, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         ["bash", str(PIPELINE_SH), *args], cwd=folder, env=env, capture_output=True, text=True, timeout=120
@@ -63,9 +71,7 @@ def logs(folder: Path) -> str:
 @pytest.fixture(scope="module")
 def tiny_run(slurm_env, tmp_path_factory):
     """`slurm/pipeline.sh tiny --shards 2` in a folder of its own, waited for until every job has ended."""
-    folder = tmp_path_factory.mktemp("slurm-tiny")
-    for name in ("tiny", ACCELERATE_CONFIGS):  # only these: a recipe being edited elsewhere cannot break the run
-        shutil.copytree(REPO / "recipes" / name, folder / "recipes" / name)
+    folder = copy_tiny_recipes(tmp_path_factory.mktemp("slurm-tiny"))
     planned = plan(folder, slurm_env)
     submitted = pipeline_sh(folder, slurm_env, "tiny", "--shards", str(SHARDS))
     assert submitted.returncode == 0, submitted.stderr

@@ -18,9 +18,7 @@ import pytest
 import torch
 import yaml
 from conftest import SLURM_LOCALHOST
-from test_slurm import logs, pipeline_sh, plan
-
-from r1recipes.config.recipes import ACCELERATE_CONFIGS
+from test_slurm import copy_tiny_recipes, logs, pipeline_sh, plan
 
 pytestmark = pytest.mark.slurm
 
@@ -44,10 +42,7 @@ def two_nodes(slurm_env):
 
 @pytest.fixture(scope="module")
 def two_node_run(two_nodes, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("slurm-two-nodes")
-    (folder / "recipes").mkdir()
-    for source in ("tiny", ACCELERATE_CONFIGS):
-        subprocess.run(["cp", "-r", str(REPO / "recipes" / source), str(folder / "recipes")], check=True)
+    folder = copy_tiny_recipes(tmp_path_factory.mktemp("slurm-two-nodes"))
     planned = plan(folder, two_nodes)
     submitted = pipeline_sh(folder, two_nodes, "tiny", "--nodes", str(NODES), "--shards", "2")
     assert submitted.returncode == 0, submitted.stderr
@@ -98,10 +93,7 @@ def runner_processes(job: str, node_id: str, module: str) -> list[psutil.Process
 
 
 def test_a_killed_node_fails_the_job_at_once_and_a_resubmission_resumes(two_nodes, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("slurm-kill")
-    (folder / "recipes").mkdir()
-    for source in ("tiny", ACCELERATE_CONFIGS):
-        subprocess.run(["cp", "-r", str(REPO / "recipes" / source), str(folder / "recipes")], check=True)
+    folder = copy_tiny_recipes(tmp_path_factory.mktemp("slurm-kill"))
     (folder / "runs" / "slurm").mkdir(parents=True)
     out = folder / "runs" / "kill" / "stage1"
     overrides = ["--output_dir", "runs/kill/stage1", "--max_steps", "600", "--save_steps", "50"]
