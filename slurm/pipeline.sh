@@ -14,8 +14,8 @@
 # nodes the runner divides gradient accumulation by N, so the global batch stays the recipe's (or the job
 # stops at once, saying why it cannot). Before anything is submitted, `make check` estimates every recipe's memory
 # per GPU on the cluster's cards (R1_GPU_MEMORY_GB, default 79.6): when one does not fit, its report is printed and
-# nothing is submitted (R1_CHECK=0 submits anyway). `--key value` pairs after
-# `--` override every recipe. `--report_to` (R1_REPORT_TO) sets the trackers of every training job, given to it as
+# nothing is submitted (R1_CHECK=0 submits anyway). Overrides after `--` are make's ARGS: `--key value` goes to
+# every recipe with the key, `stage3_sft.key=value` to that recipe alone. `--report_to` (R1_REPORT_TO) sets the trackers of every training job, given to it as
 # `--report_to T` (docs/tracking.md); an unknown or uninstalled one fails before anything is submitted. Jobs run in
 # the current directory and log to runs/slurm/<job name>-<id>.log.
 SLURM_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -64,7 +64,10 @@ positive --nodes "$R1_NODES"
 PIPELINE=("$R1_PYTHON" -m r1recipes.pipeline)
 
 # Every recipe, its runner, output folder and state; an unknown MODEL or tracker is an error here (its line says why).
-PLAN=$("${PIPELINE[@]}" plan --model "$MODEL" --report_to "$R1_REPORT_TO")
+# Each line ends with the recipe's share of the overrides (those of its keys, quoted): see `make help` on ARGS.
+QUOTED=()
+((${#OVERRIDES[@]} == 0)) || QUOTED=(--args "$(printf '%q ' "${OVERRIDES[@]}")")   # quoted as train.slurm does
+PLAN=$("${PIPELINE[@]}" plan --model "$MODEL" --report_to "$R1_REPORT_TO" "${QUOTED[@]}")
 TRACK=()
 [[ -z $R1_REPORT_TO ]] || TRACK=(--report_to "$R1_REPORT_TO")
 export -n R1_REPORT_TO   # the jobs get it on their command line (TRACK), not a second time from the environment
@@ -73,7 +76,7 @@ command -v sbatch >/dev/null || die "sbatch not found: run on a Slurm login node
 # Before anything is submitted: does every recipe fit the cluster's GPUs (python -m r1recipes.pipeline check)?
 CHECK=("${PIPELINE[@]}" check --model "$MODEL" --nodes "$R1_NODES" --shards "$R1_SHARDS"
        --gpu_memory_gb "$R1_GPU_MEMORY_GB" --accelerate "$R1_ACCELERATE")
-((${#OVERRIDES[@]} == 0)) || CHECK+=(--args "$(printf '%q ' "${OVERRIDES[@]}")")   # quoted as train.slurm does
+CHECK+=("${QUOTED[@]}")
 [[ -z $R1_GPUS_PER_NODE ]] || CHECK+=(--gpus "$R1_GPUS_PER_NODE")
 status=0
 REPORT=$("${CHECK[@]}" 2>&1) || status=$?
@@ -128,7 +131,8 @@ gpus_for() {
 }
 
 PREVIOUS=""
-while IFS=$'\t' read -r recipe runner output state <&3; do
+while IFS=$'\t' read -r recipe runner output state share <&3; do
+    eval "ARGV=($share)"   # the recipe's overrides, quoted by the plan (Python's shlex.join)
     if [[ $state == complete ]]; then
         echo "skip $recipe: $output is complete" >&2
         continue
@@ -139,10 +143,10 @@ while IFS=$'\t' read -r recipe runner output state <&3; do
     gpus_for "$recipe" "$runner"
     if [[ $runner == generate ]]; then
         submit "${after[@]}" "${GPUS[@]}" --job-name="$name" --array="0-$((R1_SHARDS - 1))" \
-            --output="$R1_LOG_DIR/%x-%A_%a.log" "$SLURM_DIR/generate.slurm" "$recipe" "${OVERRIDES[@]}"
+            --output="$R1_LOG_DIR/%x-%A_%a.log" "$SLURM_DIR/generate.slurm" "$recipe" "${ARGV[@]}"
         echo "$JOB $recipe"
         submit --dependency="afterok:$JOB" --job-name="$name-merge" \
-            --output="$R1_LOG_DIR/%x-%j.log" "$SLURM_DIR/generate.slurm" "$recipe" "${OVERRIDES[@]}" --merge true
+            --output="$R1_LOG_DIR/%x-%j.log" "$SLURM_DIR/generate.slurm" "$recipe" "${ARGV[@]}" --merge true
     else
         nodes=$R1_NODES
         if [[ $runner == grpo && $(value "$recipe" use_vllm false) == true ]] &&
@@ -150,7 +154,7 @@ while IFS=$'\t' read -r recipe runner output state <&3; do
             ((nodes >= 2)) || nodes=2   # the last node serves generation
         fi
         submit "${after[@]}" "${GPUS[@]}" --job-name="$name" --nodes="$nodes" --ntasks-per-node=1 \
-            --output="$R1_LOG_DIR/%x-%j.log" "$SLURM_DIR/train.slurm" "$recipe" "${OVERRIDES[@]}" "${TRACK[@]}"
+            --output="$R1_LOG_DIR/%x-%j.log" "$SLURM_DIR/train.slurm" "$recipe" "${ARGV[@]}" "${TRACK[@]}"
     fi
     echo "$JOB $recipe"
     PREVIOUS=$JOB

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from r1recipes import RecipeError
+from r1recipes.config.checks import assign_overrides, parse_overrides
 from r1recipes.config.recipes import (
     RecipeFile,
     fork,
@@ -269,8 +271,13 @@ def test_launch_commands(tree, monkeypatch):
 def test_plan_and_get_read_recipes_for_slurm(tree):
     complete("runs/tiny/stage1")
     lines = [line.split("\t") for line in plan_lines(model_folder("tiny"))]
-    assert lines[0] == ["recipes/tiny/stage1_cold_start_sft.yaml", "sft", "runs/tiny/stage1", "complete"]
-    assert lines[2] == ["recipes/tiny/stage3_rejection_sampling.yaml", "generate", "runs/tiny/stage3_data", "todo"]
+    assert lines[0] == ["recipes/tiny/stage1_cold_start_sft.yaml", "sft", "runs/tiny/stage1", "complete", ""]
+    assert lines[2] == ["recipes/tiny/stage3_rejection_sampling.yaml", "generate", "runs/tiny/stage3_data", "todo", ""]
+    aimed = ["--learning_rate", "1e-4", "stage3_sft.output_dir=runs/x y"]  # each line ends with its recipe's share
+    shares = {line.split("\t")[0]: line.split("\t")[-1] for line in plan_lines(model_folder("tiny"), aimed)}
+    assert shares["recipes/tiny/stage3_rejection_sampling.yaml"] == ""
+    assert shares["recipes/tiny/stage1_cold_start_sft.yaml"] == "--learning_rate 1e-4"
+    assert shares["recipes/tiny/stage3_sft.yaml"] == "--learning_rate 1e-4 '--output_dir=runs/x y'"
     stage2 = Path("recipes/tiny/stage2_reasoning_grpo.yaml")
     assert get_value(stage2, "runner") == "grpo" and get_value(stage2, "max_steps") == "8"
     assert json.loads(get_value(stage2, "reward_kwargs")) == {"format": {"require_answer_tags": True}}
@@ -322,8 +329,15 @@ def test_bad_input_is_one_line_and_starts_nothing(tree, capsys):
     assert "unknown ACCELERATE 'zero9'" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["run", "stage3", "--model", "tiny", "--args", "--learning_rat 1e-4"])
-    message = "error: ARGS: recipes/tiny/stage3_rejection_sampling.yaml has no key 'learning_rat'\n"
-    assert capsys.readouterr().err == message  # the generator has no learning rate to suggest
+    message = (
+        "error: ARGS: no recipe of this run has key 'learning_rat' (did you mean 'learning_rate'?) "
+        "(its recipes: stage3_rejection_sampling, stage3_sft)\n"
+    )
+    assert capsys.readouterr().err == message
+    with pytest.raises(SystemExit):
+        main(["launch", "recipes/tiny/stage3_rejection_sampling.yaml", "--args", "--learning_rate 1e-4"])
+    message = "error: ARGS: recipes/tiny/stage3_rejection_sampling.yaml has no key 'learning_rate'\n"
+    assert capsys.readouterr().err == message  # its only recipe: the generator has no learning rate to suggest
     with pytest.raises(SystemExit):
         main(["run", "stage1", "--model", "tiny", "--args", "--learning_rat 1e-4"])
     assert "no key 'learning_rat' (did you mean 'learning_rate'?)" in capsys.readouterr().err
@@ -457,3 +471,43 @@ def test_make_passes_report_to_to_the_pipeline(target):
 
     assert pipeline_args("REPORT_TO=tensorboard,trackio").report_to == "tensorboard,trackio"
     assert pipeline_args().report_to == ""
+
+
+def test_an_override_goes_to_every_recipe_of_the_run_with_its_key_or_to_the_one_it_names():
+    paths = stage_recipes(model_folder("Qwen2.5-7B"), "stage3", "")  # the generator, then stage 3's SFT
+    generator, sft = paths
+    assert assign_overrides(paths, ["--learning_rate", "1e-5", "--seed=3"]) == {
+        generator: ["--seed=3"],  # no learning rate: the generator runs as written
+        sft: ["--learning_rate", "1e-5", "--seed=3"],
+    }
+    # aimed at one recipe by its file name (with or without --), and put last so that it wins over a plain one
+    aimed = ["stage3_sft.learning_rate=2e-5", "--learning_rate", "1e-5", "--stage3_rejection_sampling.seed", "4"]
+    assert assign_overrides(paths, aimed) == {
+        generator: ["--seed", "4"],
+        sft: ["--learning_rate", "1e-5", "--learning_rate=2e-5"],
+    }
+    assert assign_overrides(paths, ["--bf16", "--temperature", "-1"]) == {  # a flag; a value that is negative
+        generator: ["--temperature", "-1"],
+        sft: ["--bf16"],
+    }
+    refused = {
+        "--learning_rat 1": "no recipe of this run has key 'learning_rat' (did you mean 'learning_rate'?)",
+        "stage3_sfx.learning_rate=1": "'stage3_sfx.learning_rate=1' names no recipe of this run (its recipes: "
+        "stage3_rejection_sampling, stage3_sft)",
+        "stage3_rejection_sampling.learning_rate=1": "stage3_rejection_sampling.yaml has no key 'learning_rate'",
+        "learning_rate 1": "expected --key value, --key=value or recipe.key=value, got 'learning_rate'",
+    }
+    for args, message in refused.items():
+        with pytest.raises(RecipeError, match=re.escape(message)):
+            assign_overrides(paths, shlex.split(args))
+    students = parse_overrides(["distill_Qwen2.5-Math-1.5B.num_train_epochs=2"])  # a file name with dots
+    assert [(o.recipe, o.key, o.tokens) for o in students] == [
+        ("distill_Qwen2.5-Math-1.5B", "num_train_epochs", ["--num_train_epochs=2"])
+    ]
+
+
+def test_make_check_takes_a_training_key_on_a_folder_with_a_generator(capsys):
+    """The issue's case: `make check MODEL=Qwen2.5-7B ARGS="--learning_rate 1e-5"` stopped on the generator."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(["check", "--model", "Qwen2.5-7B", "--args", "--learning_rate 1e-5 stage3_sft.num_train_epochs=2"])
+    assert exit_info.value.code == 0, capsys.readouterr().err

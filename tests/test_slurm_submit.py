@@ -113,6 +113,22 @@ def test_report_to_reaches_every_training_job_and_no_generation_job(tmp_path):
     assert all("--report_to" not in words for words in generation)
 
 
+def test_each_job_gets_its_recipes_share_of_the_overrides(tmp_path):
+    result, log = run_pipeline_sh(tmp_path, "tiny", "--", "--learning_rate", "1e-4", "stage3_sft.seed=3")
+    assert result.returncode == 0, result.stderr
+    jobs = {}
+    for line in log.read_text().splitlines():
+        words = shlex.split(line)
+        script = next(i for i, w in enumerate(words) if w.endswith(".slurm"))
+        jobs.setdefault(Path(words[script + 1]).stem, []).append(words[script + 2 :])
+    assert jobs["stage3_rejection_sampling"] == [[], ["--merge", "true"]]  # the array, then the merge: no key
+    assert jobs["stage1_cold_start_sft"] == [["--learning_rate", "1e-4"]]
+    assert jobs["stage3_sft"] == [["--learning_rate", "1e-4", "--seed=3"]]
+    refused, log = run_pipeline_sh(tmp_path / "typo", "tiny", "--", "--learning_rat", "1e-4")
+    assert refused.returncode == 2 and not log.exists()
+    assert "no recipe of this run has key 'learning_rat'" in refused.stderr.strip().splitlines()[-1]
+
+
 def test_an_unknown_tracker_submits_nothing(tmp_path):
     result, log = run_pipeline_sh(tmp_path, "tiny", "--report_to", "tensorbord")
     assert result.returncode == 2 and not log.exists() and result.stdout == ""

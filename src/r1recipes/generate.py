@@ -103,14 +103,19 @@ def chunks_to_do(data_args, config, todo: list[int]):
 
 
 def generate_chunks(
-    data_args, config, model_args, out: OutputDir, todo: list[int], num_prompts: int, plan: dict
+    data_args, config, model_args, out: OutputDir, todo: list[int], num_prompts: int, plan: dict, stand_in=None
 ) -> None:
+    """Sample, judge and write the chunks in `todo`. `stand_in`: (name, tokenizer, sampler) used instead of
+    loading the model, the benchmark's sampler of pre-written completions (`bench.py`)."""
     from tqdm.auto import tqdm
 
     from r1recipes.generation.sampling import load_sampler, pick_backend, prompt_token_ids
 
-    backend = pick_backend(config.backend)
-    tokenizer, sampler = load_sampler(model_args, config, backend)
+    if stand_in is None:
+        backend = pick_backend(config.backend)
+        tokenizer, sampler = load_sampler(model_args, config, backend)
+    else:
+        backend, tokenizer, sampler = stand_in
     # the first write: a run refused before (a model that does not load) leaves no folder, no config to trip on
     out.prepare(config.start_over)
     out.check_config(plan)
@@ -245,6 +250,15 @@ def print_summary(summary: dict) -> None:
     print("\n".join(lines), flush=True)
 
 
+def output_plan(data_args, config, model_args) -> dict:
+    """What shapes the output folder: a rerun, another shard and the merge must have the same (`check_config`)."""
+    return {
+        "model": model_args.model_name_or_path,
+        "data": {k: v for k, v in vars(data_args).items() if k != "sources"},
+        "generate": {k: v for k, v in vars(config).items() if k not in GENERATE_RUNTIME_FIELDS},
+    }
+
+
 def main(data_args, config, model_args, recipe: Recipe | None = None) -> dict | None:
     """The manifest when this run completes the set; None when other shards still have chunks to do."""
     recipe = recipe or Recipe()
@@ -253,11 +267,7 @@ def main(data_args, config, model_args, recipe: Recipe | None = None) -> dict | 
     if config.start_over and shards > 1:
         raise RecipeError("start_over with several shards would let one delete another's work: run it alone first")
     out = OutputDir(config.output_dir)
-    plan = {
-        "model": model_args.model_name_or_path,
-        "data": {k: v for k, v in vars(data_args).items() if k != "sources"},
-        "generate": {k: v for k, v in vars(config).items() if k not in GENERATE_RUNTIME_FIELDS},
-    }
+    plan = output_plan(data_args, config, model_args)
     if not config.start_over:
         out.check_config(plan, record=False)
         if out.complete:

@@ -6,7 +6,7 @@
     python -m r1recipes.pipeline all --model SmolLM2-135M      # make pipeline: stages 1-4, then every student
     python -m r1recipes.pipeline all --model rl-demo [--eval_args "--max_problems 16"]   # make rl-demo
     python -m r1recipes.pipeline launch recipes/tiny/stage2_reasoning_grpo.yaml [--launch_args "..."] [--inputs_only]
-    python -m r1recipes.pipeline plan --model tiny            # one line per recipe, for slurm/pipeline.sh
+    python -m r1recipes.pipeline plan --model tiny [--args "..."]   # one line per recipe, for slurm/pipeline.sh
     python -m r1recipes.pipeline get RECIPE use_vllm --default false   # a recipe value (or `runner`), for Slurm
     python -m r1recipes.pipeline fork --from Qwen2.5-3B --to my-countdown
     python -m r1recipes.pipeline clean --model SmolLM2-135M   # make demo-clean: runs/SmolLM2-135M, its built inputs
@@ -38,7 +38,14 @@ from pathlib import Path
 
 from r1recipes import RecipeError, notice
 from r1recipes.config import hardware
-from r1recipes.config.checks import TRAINERS, accelerate_choice, accelerate_config, check_evaluation, check_run
+from r1recipes.config.checks import (
+    TRAINERS,
+    accelerate_choice,
+    accelerate_config,
+    assign_overrides,
+    check_evaluation,
+    check_run,
+)
 from r1recipes.config.recipes import (
     BUILT_INPUTS,
     EVALUATION,
@@ -145,7 +152,8 @@ def run(
     for the run's own recipes)."""
     start = time.monotonic()
     earlier = [RecipeFile.load(p, tracker_flags(p, args.report_to)) for p in before]
-    recipes = [RecipeFile.load(p, [*shlex.split(args.args), *tracker_flags(p, args.report_to)]) for p in paths]
+    shares = assign_overrides(paths, shlex.split(args.args))
+    recipes = [RecipeFile.load(p, [*shares[p], *tracker_flags(p, args.report_to)]) for p in paths]
     to_build = check_run([*earlier, *recipes], args.accelerate)
     env = tracking.runner_env([r.config.get("report_to") for r in [*earlier, *recipes] if r.runner in TRAINERS])
     if evaluation:
@@ -171,14 +179,16 @@ def _call(command: list[str], extra_env: dict[str, str] | None = None) -> None:
         sys.exit(code)  # the runner has said what went wrong
 
 
-def plan_lines(folder: Path) -> list[str]:
-    """`recipe runner output_dir complete|todo`, one line per recipe of the pipeline, tab-separated."""
+def plan_lines(folder: Path, overrides: list[str] = ()) -> list[str]:
+    """`recipe runner output_dir complete|todo overrides`, one line per recipe of the pipeline, tab-separated; the
+    last field is the recipe's share of `overrides` (`assign_overrides`), quoted for a shell."""
+    paths = folder_recipes(folder)
+    shares = assign_overrides(paths, list(overrides))
     lines = []
-    for path in folder_recipes(folder):
-        recipe = RecipeFile.load(path)
-        lines.append(
-            "\t".join([str(path), recipe.runner, recipe.output_dir, "complete" if recipe.complete else "todo"])
-        )
+    for path in paths:
+        recipe = RecipeFile.load(path, shares[path])
+        state = "complete" if recipe.complete else "todo"
+        lines.append("\t".join([str(path), recipe.runner, recipe.output_dir, state, shlex.join(shares[path])]))
     return lines
 
 
@@ -216,7 +226,8 @@ def make_parser() -> argparse.ArgumentParser:
     launching = argparse.ArgumentParser(add_help=False)
     launching.add_argument("--accelerate", default="", help="a config of recipes/accelerate_configs/ (no .yaml)")
     launching.add_argument("--num_processes", type=int, default=None, help="processes for accelerate launch")
-    launching.add_argument("--args", default="", help='recipe overrides, e.g. "--learning_rate 1e-6"')
+    overrides = 'recipe overrides: "--learning_rate 1e-6" (every recipe with the key), "stage3_sft.learning_rate=1e-6"'
+    launching.add_argument("--args", default="", help=overrides)
     launching.add_argument("--launch_args", default="", help="more accelerate launch flags (multi-node Slurm)")
     trackers = "trackers of every training recipe: none, tensorboard, trackio, wandb (comma-separated for several)"
     launching.add_argument("--report_to", default="", help=trackers)
@@ -236,6 +247,7 @@ def make_parser() -> argparse.ArgumentParser:
     plan = commands.add_parser("plan", help="the pipeline's recipes, runners, outputs and states")
     plan.add_argument("--model", default="")
     plan.add_argument("--report_to", default="", help="checked (known and installed) for slurm/pipeline.sh")
+    plan.add_argument("--args", default="", help="recipe overrides, as for run: each line ends with its recipe's")
     get = commands.add_parser("get", help="print one value of a recipe")
     get.add_argument("recipe", type=Path)
     get.add_argument("key")
@@ -280,7 +292,7 @@ def main(argv: list[str] | None = None) -> None:
         elif args.command == "launch":
             run([args.recipe], args)
         elif args.command == "plan":
-            print("\n".join(plan_lines(model_folder(args.model))))
+            print("\n".join(plan_lines(model_folder(args.model), shlex.split(args.args))))
         elif args.command == "clean":
             removed = clean(model_folder(args.model))
             print("\n".join(f"removed {path}" for path in removed) or "nothing to remove")

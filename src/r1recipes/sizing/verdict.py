@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from r1recipes import RecipeError
-from r1recipes.config.checks import check_overrides
+from r1recipes.config.checks import assign_overrides, check_overrides
 from r1recipes.config.recipes import (
     RecipeFile,
     folder_recipes,
@@ -184,4 +184,5 @@ def check_folder(folder: Path, hardware: Hardware, overrides: list[str] | None =
     listed = folder_recipes(folder)
     paths = listed + [p for p in stage_files(folder) if p not in listed]
     owners = producers()
-    return [check_recipe(RecipeFile.load(p, overrides), hardware, owners) for p in paths]
+    shares = assign_overrides(paths, overrides or [])
+    return [check_recipe(RecipeFile.load(p, shares[p]), hardware, owners) for p in paths]
