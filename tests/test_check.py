@@ -208,6 +208,27 @@ def test_given_throughputs_set_the_hours():
     assert time["generation_hours"] == pytest.approx(work["generated_tokens"] / (500 * 8) / 3600, rel=1e-3)
 
 
+def test_stage3_judging_hours_follow_from_the_measured_rate_and_hide_behind_sampling():
+    from r1recipes.sizing.check import format_check
+    from r1recipes.sizing.estimate import JUDGE_SAMPLES_PER_S, Throughput
+
+    stage3 = "Qwen2.5-7B/stage3_rejection_sampling.yaml"
+    for gpus in (None, 8):  # the recipe's one engine, then eight
+        result = checked(stage3, gpus=gpus)
+        s, time = result.sized.settings, result.time
+        engines = (gpus or 1) // s.int("tensor_parallel_size")
+        processes = engines * s.int("verify_processes")
+        hours = result.work["prompts"] * s.int("num_samples") / (JUDGE_SAMPLES_PER_S * processes) / 3600
+        assert time["judge_processes"] == processes and time["judge_hours"] == pytest.approx(hours, abs=0.005)
+        assert time["judge_hidden"] is (hours <= time["generation_hours"]) is True
+        assert f"({processes} processes x {JUDGE_SAMPLES_PER_S:,} a second" in format_check(result)
+    fast_gpus = checked(stage3, speed=Throughput(generate_tokens_per_s=1e9))  # sampling outruns judging
+    assert fast_gpus.time["judge_hidden"] is False and "NOT hidden" in format_check(fast_gpus)
+    inline = checked(stage3, "--verify_processes", "0")  # judged between chunks, in each engine's process
+    assert inline.time["judge_processes"] == 1 and inline.time["judge_hidden"] is False
+    assert "judge_hours" not in checked(STAGE2).time
+
+
 @pytest.mark.parametrize(
     "accelerate, weights, optimizer",
     [("fsdp", 4 / 8, 8 / 8), ("zero2", 2, 12 / 8), ("ddp", 2, 4)],  # bytes a parameter on each of 8 GPUs
@@ -321,7 +342,7 @@ def test_a_recipe_that_does_not_fit_exits_1_and_the_change_it_suggests_fits(tmp_
     [
         (["--model", "nope"], "unknown MODEL 'nope'"),
         (["--model", "tiny", "--gpus", "0"], "GPUS must be a whole number >= 1"),
-        (["--model", "tiny", "--args", "--bogus 1"], "has no key 'bogus'"),
+        (["--model", "tiny", "--args", "--bogus 1"], "no recipe of this run has key 'bogus'"),
         (["--model", "tiny", "--accelerate", "zero9"], "unknown ACCELERATE 'zero9'"),
         (["--model", "Qwen2.5-7B", "--gpus", "3"], "gradient_accumulation_steps 128/3, not a whole number"),
         (["--model", "Qwen2.5-3B", "--args", "--max_completion_length 4096"], "leaves no room for a prompt"),

@@ -398,3 +398,75 @@ def assert_read_then_refused(copy: Path, reference: Path, damage, ignore: tuple[
     with pytest.raises(RecipeError) as error:
         source_columns(source)
     assert str(error.value) == f"{copy}: {reason}"
+
+
+# --- a mixture of four families, judged by their verifiers (a scripted sampler: no model's luck involved) ---
+
+MCQ = [{"question": f"Which organ pumps blood? ({i})", "opa": "Lung", "opb": "Heart", "opc": "Liver", "opd": "Skin",
+        "cop": 1} for i in range(3)]  # fmt: skip
+
+
+def scripted(row: dict, j: int) -> str:
+    """Sample j of a prompt: 0 and 2 the same right answer, 1 a wrong one, 3 a right one in other words."""
+    reasoning = "We work it out." if j != 3 else "Another way to see it."
+    if row["task"] == "code":
+        program = row["solution"].split("```python\n")[1].split("```")[0] if j != 1 else "print(0)\n"
+        return f"<think>\n{reasoning}\n</think>\n\n```python\n{program}```"
+    if row["task"] == "science":
+        return f"<think>\n{reasoning}\n</think>\n\nAnswer: {'A' if j == 1 else 'B'}"
+    if row["task"] == "countdown":
+        answer = row["solution"].split("<answer>")[1].split("</answer>")[0] if j != 1 else "1 + 1"
+        return f"<think>\n{reasoning}\n</think>\n\n<answer>{answer}</answer>"
+    return f"<think>\n{reasoning}\n</think>\n\n\\boxed{{{row['answer'] if j != 1 else 'x'}}}"
+
+
+def test_a_mixture_of_families_is_verified_by_task_kept_m_by_task_and_read_as_sft_data(
+    tmp_path, tiny_model, monkeypatch
+):
+    import r1recipes.generation.sampling as sampling
+    from r1recipes.config.arguments import SFTDataArguments
+    from r1recipes.data.loading import sft_datasets, stream_rows
+    from r1recipes.data.synthetic import code_rows, countdown_rows
+    from r1recipes.models.loading import load_tokenizer
+
+    files = {
+        "math": write_jsonl(arithmetic_rows(3, seed=1), tmp_path / "math.jsonl"),
+        "countdown": write_jsonl(countdown_rows(3, seed=1), tmp_path / "countdown.jsonl"),
+        "code": write_jsonl(code_rows(3, seed=1), tmp_path / "code.jsonl"),
+        "science": write_jsonl(MCQ, tmp_path / "mcq.jsonl"),
+    }
+    mixture = [{"path": str(files[name])} for name in ("math", "countdown", "code")] + [
+        {"path": str(files["science"]), "rename": {"cop": "answer"}, "add_columns": {"task": "science"},
+         "format_columns": {"problem": "{question}\nA. {opa}\nB. {opb}\nC. {opc}\nD. {opd}"}}
+    ]  # fmt: skip
+    fields = generate_fields(tiny_model, None, tmp_path / "out", keep_per_prompt={"math": 2, "countdown": 1,
+                             "code": 2, "science": 1}, dataset_mixture=mixture, prompts_per_file=4)  # fmt: skip
+    del fields["dataset_name"]
+    fields["verifiers"] = {"math": "accuracy", "countdown": "countdown", "code": "code", "science": "choice"}
+    fields["filters"] = {"code_in_reasoning": {"code_tasks": ["code"]}}
+    recipe = write_recipe(tmp_path / "stage3.yaml", **fields)
+    data_args, config, model_args, _ = generate.make_parser().parse(["--config", str(recipe)])
+    rows = list(stream_rows(data_args.sources))
+    assert [row["task"] for row in rows] == ["math"] * 3 + ["countdown"] * 3 + ["code"] * 3 + ["science"] * 3
+    assert rows[-1]["problem"].endswith("B. Heart\nC. Liver\nD. Skin")
+
+    class Scripted:
+        def generate(self, prompt_ids, positions, progress=lambda n: None):
+            progress(len(positions))
+            return [[sampling.Sample(scripted(rows[p], j), 20, False) for j in range(4)] for p in positions]
+
+    tokenizer = load_tokenizer(str(tiny_model))
+    monkeypatch.setattr(sampling, "load_sampler", lambda *args: (tokenizer, Scripted()))
+    manifest = generate.main(data_args, config, model_args)
+
+    assert {task: t["correct"] for task, t in manifest["tasks"].items()} == dict.fromkeys(files, 9)  # 3 x 3 right
+    assert {task: t["kept"] for task, t in manifest["tasks"].items()} == {  # m of the 2 distinct right ones
+        "math": 6, "countdown": 3, "code": 6, "science": 3
+    }  # fmt: skip
+    assert "unverifiable" not in manifest["rejected"]  # every code sample ran against its tests
+    train, _ = sft_datasets(SFTDataArguments(dataset_name=str(tmp_path / "out")), seed=0)
+    assert len(train) == manifest["rows"] == 18
+    assert sorted({m[-1]["content"].split("</think>")[0] for m in train["messages"]}) == [
+        "<think>\nAnother way to see it.\n",
+        "<think>\nWe work it out.\n",
+    ]

@@ -77,7 +77,7 @@ def test_a_whole_pipeline_checks_out_before_anything_exists(tree):
     builds = check_run(recipes)  # every stage's input is an earlier stage's output or built by the package
     assert builds == [
         "runs/models/tiny", "runs/models/tiny-student", "runs/models/tiny-reward",
-        "runs/data/arithmetic.jsonl", "runs/data/general.jsonl",
+        "runs/data/arithmetic.jsonl", "runs/data/countdown.jsonl", "runs/data/general.jsonl", "runs/data/code.jsonl",
     ]  # fmt: skip
     assert not (tree / "runs").exists()
 
@@ -203,7 +203,9 @@ def test_a_stage_whose_input_stage_is_missing_names_the_target_to_run_first(tree
         check_run(recipes_of("stage3"))
     complete("runs/tiny/stage2")
     # 3b fine-tunes the base model on 3a's output, which this run makes first
-    assert check_run(recipes_of("stage3")) == ["runs/models/tiny", "runs/data/arithmetic.jsonl"]
+    assert check_run(recipes_of("stage3")) == [
+        "runs/models/tiny", "runs/data/arithmetic.jsonl", "runs/data/countdown.jsonl", "runs/data/code.jsonl"
+    ]  # fmt: skip
     with pytest.raises(RecipeError, match=r"runs/tiny/stage3_data is not complete .* `make stage3 MODEL=tiny`"):
         check_run(recipes_of("distill", student="tiny-student"))
 
@@ -367,6 +369,10 @@ def test_the_demo_pipeline_on_tiny_models_continues_after_a_failure_evaluates_ev
     for recipe in pipeline_recipes(Path("recipes/tiny")):
         stage = json.loads((tree / RecipeFile.load(recipe).output_dir / "stage.json").read_text())
         assert stage["stage"] == recipe.stem and stage["finished_at"]
+
+    manifest = json.loads((tree / "runs/tiny/stage3_data/manifest.json").read_text())  # three families judged
+    assert {task: t["prompts"] for task, t in manifest["tasks"].items()} == {"math": 128, "countdown": 64, "code": 64}
+    assert all(t["samples"] == 4 * t["prompts"] for t in manifest["tasks"].values())
 
     evaluated = ["base", "stage1", "stage2", "stage3", "stage4", "distill_tiny-student"]
     assert sorted(p.name for p in (tree / "runs/tiny/eval").iterdir()) == sorted(evaluated)

@@ -51,6 +51,13 @@ def test_parse_test_cases_forms():
     for malformed in (None, "", "  ", [], "[]", [{"input": 1, "output": "1"}], [{"input": "1"}], 3, "3"):
         assert parse_test_cases(malformed) is None, malformed
     assert parse_test_cases({"input": ["1"], "output": []}) is None
+    # open-r1's verifiable coding problems: `verification_info`; function-call cases are not scored
+    typed = [{"fn_name": None, "input": "1\n", "output": "1\n", "type": "stdin_stdout"}]
+    assert parse_test_cases({"language": "python", "test_cases": typed}) == pairs
+    assert parse_test_cases(json.dumps({"language": "python", "test_cases": typed})) == pairs
+    call = [{"fn_name": "f", "input": "[1]", "output": "[2]", "type": "function_call"}]
+    assert parse_test_cases({"language": "python", "test_cases": call}) is None
+    assert parse_test_cases({"language": "rust", "test_cases": typed}) is None
 
 
 # --- scores ---
@@ -88,6 +95,11 @@ def test_no_code_block_scores_zero_and_missing_test_cases_none():
     assert code_reward(completions, cases, **FAST) == [0.0, None, None, None, None]
     assert code_reward([ECHO_SUM], **FAST) == [None]  # the dataset has no test_cases column
     assert COUNTS["code/unscorable"] - before == 5
+
+
+def test_verification_info_is_read_when_there_is_no_test_cases_column():
+    info = {"language": "python", "test_cases": [{**case, "type": "stdin_stdout"} for case in PAIRS]}
+    assert code_reward([ECHO_SUM, "```python\nprint(0)\n```"], verification_info=[info, info], **FAST) == [1.0, 0.0]
 
 
 def test_conversational_completions_and_json_test_cases():

@@ -39,7 +39,9 @@ SETTINGS = {
 @pytest.fixture(scope="module")
 def rewards(tiny_model, tmp_path_factory):
     model = save_reward_model(tiny_model, tmp_path_factory.mktemp("reward_model"))
-    kwargs = {**SETTINGS, "reward_model": {"model_name_or_path": model, "max_length": 64}}
+    # the judge reads prompts of up to 256 tokens and says 2 tokens: its verdicts are noise, its bounds are tested
+    judge = dict(model_name_or_path=str(tiny_model), backend="transformers", max_new_tokens=2, max_prompt_tokens=256)
+    kwargs = {**SETTINGS, "reward_model": {"model_name_or_path": model, "max_length": 64}, "judge": judge}
     return get_reward_funcs(sorted(REWARDS), kwargs)
 
 

@@ -95,6 +95,42 @@ def test_stage3_generation_keeps_what_the_transformers_backend_keeps(model32, su
     assert rows[0] == rows[1]
 
 
+JUDGE = """
+import json
+import sys
+
+from r1recipes.generation import sampling
+from r1recipes.rewards import get_reward_funcs
+from r1recipes.rewards.counts import COUNTS
+
+
+def main(model):
+    loads, load_sampler = [], sampling.load_sampler
+    sampling.load_sampler = lambda *args: loads.append(args[2]) or load_sampler(*args)
+    settings = {"model_name_or_path": model, "backend": "vllm", "max_new_tokens": 8, "max_prompt_tokens": 512}
+    (judge,) = get_reward_funcs(["judge"], {"judge": settings})
+    judge.prepare()
+    question = [{"role": "user", "content": "What is 2 + 2?"}]
+    scores = judge(["<think>add</think>4", "5", "\U0001f642" * 3000], prompts=[question] * 3, answer=["4"] * 3)
+    scores += judge(["6"], prompts=["What is 2 + 2?"], answer=["4"])
+    print(json.dumps({"loads": loads, "scores": scores, "too_long": COUNTS["judge/too_long"]}))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
+"""
+
+
+def test_the_judge_samples_through_vllm_loaded_once(model32, tmp_path):
+    """A judge prompt over max_prompt_tokens scores 0.0 unasked: it would overflow the engine's context
+    (max_prompt_tokens + max_new_tokens), and vLLM would fail the whole batch."""
+    script = tmp_path / "judge.py"
+    script.write_text(JUDGE)
+    result = json.loads(run(str(script), str(model32)).stdout.strip().splitlines()[-1])
+    assert result["loads"] == ["vllm"] and result["too_long"] == 1
+    assert len(result["scores"]) == 4 and set(result["scores"]) <= {0.0, 1.0} and result["scores"][2] == 0.0
+
+
 def pd_rows(folder: Path) -> list[tuple]:
     import pyarrow.parquet as pq
 

@@ -1,8 +1,9 @@
 """Benchmarks that print figures (speed targets are checked here, never by timed tests).
 
     python -m r1recipes.bench rewards [--data ../shared/data/benchmarks/math500.jsonl] [--num_workers N]
-    python -m r1recipes.bench generate [--num_samples N] [--processes P] [--data_dir ../shared/data/benchmarks]
+    python -m r1recipes.bench generate [--num_samples N ...] [--processes P] [--data_dir ../shared/data/benchmarks]
         [--chunk_prompts 250] [--k 4]
+    python -m r1recipes.bench generate --shards S [--num_samples N ...] [--processes P] [--chunk_prompts 1000]
 
 `rewards`: every MATH-500 worked solution is scored as a completion against its own answer and against another
 row's answer (2 x 500 = 1,000 completions), once with the `accuracy` reward and once with a plain
@@ -21,17 +22,34 @@ Each run is a fresh subprocess, so its peak RSS (VmHWM of the main process, and 
 the accuracy reward's verifier processes under "single", the pool's processes and theirs under "pool") is its own.
 It prints samples/s (chunk building, pool start and writing included), peak RSS and kept rows, the pool's
 speed-up, and whether both wrote identical Parquet tables.
+
+`generate --shards S`: the same completions the whole way through stage 3's own code, for N samples (default:
+100,000, then 1,000,000). The bench writes a stage 3 recipe, its prompts (the problems cycled, N / k rows) and a
+general-data file for `non_reasoning: {ratio: 0.33}`. Then, each part in fresh processes:
+1. judge, filter, write: S shard processes at once, each `generate.generate_chunks` on its chunks (c % S == I)
+   with a stand-in sampler that returns the completions above instead of loading a model; `verify_processes` P
+   spawned verifiers judge while it "samples" (default P: this machine's cores / S, one a core);
+2. merge: `generate.main` with `--merge true`, as the job after a Slurm array runs it: every prompt scanned,
+   every chunk's file checked against its marker, the general rows mixed in, manifest.json and stage.json;
+3. load as SFT: `data.loading.sft_datasets` on the folder, as stage 3's SFT recipe names it (the folder
+   checked against its manifest, read by `datasets`, rows formatted), then every row read once.
+It prints each part's seconds, samples/s (the run's samples over the part's seconds), rows and peak RSS (the
+largest shard's, and of the largest verifier process), the ratio of each peak between the largest and the
+smallest N, and checks that the manifest's rows, the SFT rows and the chunks' kept plus the general rows agree.
 """
 
 import argparse
 import contextlib
 import json
+import math
 import multiprocessing
+import os
 import random
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
@@ -155,10 +173,11 @@ def chunk_stream(problems: list, num_samples: int, chunk_prompts: int, k: int):
         yield Chunk(index, prompts, [[completion(problems, p, j) for j in range(k)] for p in positions])
 
 
-def peak_rss(pid: int | str = "self") -> float:
-    """A live process's peak RSS in MB (VmHWM). Not ru_maxrss: Linux carries that across exec, so a process
-    started by a bigger one would report the bigger one's peak."""
-    return int(Path(f"/proc/{pid}/status").read_text().split("VmHWM:")[1].split()[0]) / 1024
+def peak_rss(pid: int | str = "self", field: str = "VmHWM") -> float:
+    """A live process's peak RSS in MB (VmHWM; `field` RssAnon: its anonymous memory now, without the pages of
+    files it maps). Not ru_maxrss: Linux carries that across exec, so a process started by a bigger one would
+    report the bigger one's peak."""
+    return int(Path(f"/proc/{pid}/status").read_text().split(f"{field}:")[1].split()[0]) / 1024
 
 
 def workers_peak_rss() -> float:
@@ -172,6 +191,32 @@ def workers_peak_rss() -> float:
     return max(peaks)
 
 
+class WorkerPeaks:
+    """`workers_peak_rss`, polled while the block runs: a pool made and shut down inside a function is gone, and
+    its processes' peaks with it, by the time the function returns. Also the largest anonymous memory of this
+    process (`anon`): its peak RSS counts the pages of the files it maps, which `datasets` does with its Arrow
+    files, and which the kernel drops when memory is short."""
+
+    def __init__(self, every: float = 0.5):
+        self.peak = self.anon = 0.0
+        self._every, self._stop = every, threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+
+    def _poll(self) -> None:
+        while not self._stop.wait(self._every):
+            self.peak = max(self.peak, workers_peak_rss())
+            self.anon = max(self.anon, peak_rss(field="RssAnon"))
+
+    def __enter__(self) -> "WorkerPeaks":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.anon = max(self.anon, peak_rss(field="RssAnon"))
+
+
 def measure(args) -> dict:
     """Judge and write every chunk in this process (`single`) or in a pool; runs in a fresh subprocess."""
     from r1recipes.generation.output import OutputDir
@@ -182,7 +227,8 @@ def measure(args) -> dict:
     settings = JudgeSettings({"math": "accuracy"}, {}, 1.0, check_filters(None), 1, "random", 0)
     out = OutputDir(args.out)
     out.prepare(start_over=False)
-    stream = chunk_stream(load_problems(args.data_dir), args.num_samples, args.chunk_prompts, args.k)
+    (num_samples,) = args.num_samples  # one size a child
+    stream = chunk_stream(load_problems(args.data_dir), num_samples, args.chunk_prompts, args.k)
     kept = 0
 
     def write(judged) -> None:
@@ -205,7 +251,7 @@ def measure(args) -> dict:
             while pending:
                 write(pending.popleft().result())
             seconds, rss_workers = time.perf_counter() - start, workers_peak_rss()  # while the workers live
-    samples = args.num_samples // args.k * args.k
+    samples = num_samples // args.k * args.k
     return {"seconds": seconds, "samples": samples, "kept": kept, "rss_main": peak_rss(), "rss_workers": rss_workers}
 
 
@@ -231,16 +277,27 @@ def run_measure(args, mode: str, num_samples: int, out: str) -> dict:
 
 
 def bench_generate(args) -> None:
+    """`generate`: single against pool, or with --shards the whole way (module docstring)."""
+    end_to_end = args.shards is not None
+    if args.chunk_prompts is None:
+        args.chunk_prompts = 1000 if end_to_end else 250  # 1000: the recipes' prompts_per_file
+    if args.processes is None:
+        args.processes = max(1, (os.cpu_count() or 1) // args.shards) if end_to_end else 2
     problems = len(load_problems(args.data_dir))
     if not 1 <= args.chunk_prompts <= problems:
         raise SystemExit(f"error: --chunk_prompts must be 1..{problems}: a chunk's prompts are distinct problems")
-    if args.processes < 1 or args.k < 1 or (args.num_samples is not None and args.num_samples < args.k):
-        raise SystemExit("error: --processes and --k must be >= 1, and --num_samples at least --k")
+    if args.processes < (0 if end_to_end else 1) or args.k < 1 or (end_to_end and args.shards < 1):
+        raise SystemExit("error: --k, --shards and --processes must be >= 1 (--processes 0 with --shards)")
+    if any(n < args.k for n in args.num_samples or []):
+        raise SystemExit("error: --num_samples must be at least --k")
     print(f"{problems} problems from {args.data_dir}; k = {args.k}, {args.chunk_prompts} prompts a chunk")
+    if end_to_end:
+        bench_end_to_end(args)
+        return
     header = f"{'mode':<8}{'samples':>9}{'seconds':>9}{'samples/s':>11}{'RSS main MB':>13}{'RSS worker MB':>15}"
     print(f"{header}{'kept':>8}\n" + "-" * (len(header) + 8), flush=True)
     with tempfile.TemporaryDirectory(prefix="r1recipes-bench-") as tmp:
-        for n in [args.num_samples] if args.num_samples else [10_000, 100_000]:
+        for n in args.num_samples or [10_000, 100_000]:
             results = {}
             for mode in ("single", "pool"):
                 r = results[mode] = run_measure(args, mode, n, f"{tmp}/{n}-{mode}")
@@ -258,6 +315,218 @@ def bench_generate(args) -> None:
                 shutil.rmtree(f"{tmp}/{n}-{mode}")
 
 
+NON_REASONING_RATIO = 0.33  # general rows per kept row, as R1 (~200k per ~600k) and the recipes mix them
+
+
+class StandInTokenizer:
+    """What `sampling.prompt_token_ids` asks of a tokenizer; the stand-in sampler reads no token ids."""
+
+    def apply_chat_template(self, messages, **kwargs) -> dict:
+        return {"input_ids": []}
+
+
+class StandInSampler:
+    """generate.py's sampler without a model: sample j of the prompt at position p is `completion(problems, p, j)`,
+    the completions the single and pool runs judge."""
+
+    def __init__(self, problems: list, k: int):
+        self.problems, self.k = problems, k
+
+    def generate(self, prompt_ids, positions, progress=lambda n: None) -> list:
+        samples = [[completion(self.problems, p, j) for j in range(self.k)] for p in positions]
+        progress(len(positions))
+        return samples
+
+
+def write_stage3_inputs(folder: Path, problems: list, num_prompts: int, k: int, chunk_prompts: int, processes: int):
+    """A stage 3 recipe in `folder` and what it reads: prompts (the problems cycled, so prompt p is the one the
+    stand-in sampler answers), general rows (one for each prompt, at most, is more than the ratio takes) and an
+    empty folder as the model, which is never loaded. Returns the recipe's path."""
+    import yaml
+
+    with open(folder / "prompts.jsonl", "w") as prompts:
+        for position in range(num_prompts):
+            question, _, answer = problems[position % len(problems)]
+            prompts.write(json.dumps({"problem": question, "answer": answer}) + "\n")
+    with open(folder / "general.jsonl", "w") as general:
+        for i in range(math.ceil(NON_REASONING_RATIO * num_prompts)):
+            question, solution, _ = problems[i % len(problems)]
+            general.write(json.dumps({"prompt": question, "response": solution}) + "\n")
+    (folder / "model").mkdir()
+    recipe = {
+        "model_name_or_path": str(folder / "model"),
+        "dataset_name": str(folder / "prompts.jsonl"),
+        "prompt_format": "chat",
+        "prompt_column": "problem",
+        "num_samples": k,
+        "keep_per_prompt": 1,
+        "keep_policy": "random",
+        "seed": 0,
+        "non_reasoning": {"path": str(folder / "general.jsonl"), "ratio": NON_REASONING_RATIO},
+        "output_dir": str(folder / "out"),
+        "prompts_per_file": chunk_prompts,
+        "verify_processes": processes,
+    }
+    (folder / "stage3.yaml").write_text(yaml.safe_dump(recipe, sort_keys=False))
+    return folder / "stage3.yaml"
+
+
+def run_shard(recipe: Path, shards: int, shard_index: int, data_dir: Path) -> dict:
+    """Shard `shard_index` of `shards`: `generate_chunks` on its chunks, as `generate.main` gives them to it, with
+    the stand-in sampler; the merge is left to `run_merge`."""
+    from r1recipes import generate
+    from r1recipes.generation.output import OutputDir
+
+    flags = ["--num_shards", str(shards), "--shard_index", str(shard_index)]
+    data_args, config, model_args, _ = generate.make_parser().parse(["--config", str(recipe), *flags])
+    shard, shards = generate.this_shard(config)
+    num_prompts = generate.scan_prompts(data_args, config)["num_prompts"]  # each shard reads them once first
+    size = config.prompts_per_file
+    todo = [c for c in range(math.ceil(num_prompts / size)) if c % shards == shard]
+    plan = {**generate.output_plan(data_args, config, model_args), "num_prompts": num_prompts}
+    stand_in = ("a stand-in sampler", StandInTokenizer(), StandInSampler(load_problems(data_dir), config.num_samples))
+    start = time.perf_counter()
+    if todo:  # as in `generate.main`
+        generate.generate_chunks(
+            data_args, config, model_args, OutputDir(config.output_dir), todo, num_prompts, plan, stand_in
+        )
+    samples = sum(min(size, num_prompts - c * size) for c in todo) * config.num_samples
+    return {"seconds": time.perf_counter() - start, "samples": samples}
+
+
+def run_merge(recipe: Path) -> dict:
+    """`python -m r1recipes.generate --config RECIPE --merge true`, its summary table sent to stderr."""
+    from r1recipes import generate
+
+    data_args, config, model_args, parsed = generate.make_parser().parse(["--config", str(recipe), "--merge", "true"])
+    start = time.perf_counter()
+    with contextlib.redirect_stdout(sys.stderr):  # stdout carries the measurement
+        summary = generate.main(data_args, config, model_args, parsed)
+    seconds = time.perf_counter() - start
+    task = summary["tasks"]["math"]
+    return {
+        "seconds": seconds,
+        "samples": summary["samples"],
+        "kept": summary["kept"],
+        "rows": summary["rows"],
+        "non_reasoning_rows": summary["non_reasoning_rows"],
+        "mean_sample_tokens": task["mean_sample_tokens"],
+    }
+
+
+def run_load(folder: Path) -> dict:
+    """The folder as stage 3's SFT recipe loads it (`dataset_name: FOLDER`), every row read once."""
+    from r1recipes.config.arguments import SFTDataArguments
+    from r1recipes.data.loading import sft_datasets
+
+    start = time.perf_counter()
+    train, _ = sft_datasets(SFTDataArguments(dataset_name=str(folder)), seed=0)
+    rows = sum(1 for row in train if row["messages"])
+    return {"seconds": time.perf_counter() - start, "rows": rows}
+
+
+def measure_part(args) -> dict:
+    """One part of the end-to-end run, in a fresh subprocess: its figures and its peak RSS."""
+    with WorkerPeaks() as workers:
+        if args.measure == "shard":
+            result = run_shard(args.recipe, args.shards, args.shard_index, args.data_dir)
+        elif args.measure == "merge":
+            result = run_merge(args.recipe)
+        else:
+            result = run_load(args.recipe.parent / "out")
+    return {**result, "rss_main": peak_rss(), "rss_anon": workers.anon, "rss_workers": workers.peak}
+
+
+def part_command(args, part: str, recipe: Path, *flags: str) -> list[str]:
+    child = [sys.executable, "-m", "r1recipes.bench", "generate", "--measure", part, "--recipe", str(recipe)]
+    return [*child, "--data_dir", str(args.data_dir), *flags]
+
+
+def run_parts(commands: list[list[str]], env: dict) -> list[dict]:
+    """Run the commands at once (shards run side by side, as `accelerate launch` starts them); their results."""
+    children = [
+        subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) for c in commands
+    ]
+    outputs = [child.communicate() for child in children]
+    for child, (_, err) in zip(children, outputs, strict=True):
+        if child.returncode:
+            raise SystemExit(f"error: {' '.join(child.args[3:6])} failed:\n{err[-3000:]}")
+    return [json.loads(out.strip().splitlines()[-1]) for out, _ in outputs]
+
+
+def end_to_end(args, num_samples: int, tmp: Path) -> dict:
+    """Every part for `num_samples` samples (module docstring); the folder is removed afterwards."""
+    folder = tmp / str(num_samples)
+    folder.mkdir()
+    recipe = write_stage3_inputs(
+        folder, load_problems(args.data_dir), num_samples // args.k, args.k, args.chunk_prompts, args.processes
+    )
+    # datasets' Arrow cache of the loaded folder goes with it; no progress bars in the children's captured stderr
+    env = {**os.environ, "HF_DATASETS_CACHE": str(folder / "datasets-cache"), "TQDM_DISABLE": "1"}
+    shards = run_parts(
+        [part_command(args, "shard", recipe, "--shards", str(args.shards), "--shard_index", str(i))
+         for i in range(args.shards)], env
+    )  # fmt: skip
+    judge = {
+        "seconds": max(r["seconds"] for r in shards),  # they ran side by side
+        "samples": sum(r["samples"] for r in shards),
+        "rss_main": max(r["rss_main"] for r in shards),
+        "rss_anon": max(r["rss_anon"] for r in shards),
+        "rss_workers": max(r["rss_workers"] for r in shards),
+    }
+    merge = run_parts([part_command(args, "merge", recipe)], env)[0]
+    load = run_parts([part_command(args, "load", recipe)], env)[0]
+    judge["rows"] = merge["kept"]
+    shutil.rmtree(folder)
+    return {"judge": judge, "merge": merge, "load": load}
+
+
+E2E_PARTS = {"judge": "judge, filter, write", "merge": "merge (--merge true)", "load": "load as SFT"}
+
+
+def bench_end_to_end(args) -> None:
+    sizes = args.num_samples or [100_000, 1_000_000]
+    verifiers = args.shards * max(args.processes, 1)
+    print(
+        f"{args.shards} shards x {args.processes} verify processes ({os.cpu_count()} cores); k = {args.k}, "
+        f"{args.chunk_prompts} prompts a chunk; general rows mixed in at {NON_REASONING_RATIO} a kept row"
+    )
+    header = f"{'part':<22}{'samples':>10}{'seconds':>9}{'samples/s':>11}{'rows':>9}{'RSS main MB':>13}"
+    header += f"{'anon MB':>9}{'RSS worker MB':>15}"
+    print(f"{header}\n" + "-" * len(header), flush=True)
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="r1recipes-bench-") as tmp:
+        for n in sizes:
+            results[n] = run = end_to_end(args, n, Path(tmp))
+            samples = run["merge"]["samples"]
+            for part, name in E2E_PARTS.items():
+                r = run[part]
+                workers = f"{r['rss_workers']:>15.0f}" if part == "judge" else ""
+                print(
+                    f"{name:<22}{samples:>10}{r['seconds']:>9.1f}{samples / r['seconds']:>11.0f}{r['rows']:>9}"
+                    f"{r['rss_main']:>13.0f}{r['rss_anon']:>9.0f}{workers}",
+                    flush=True,
+                )
+            merge, per_verifier = run["merge"], samples / run["judge"]["seconds"] / verifiers
+            agree = merge["rows"] == run["load"]["rows"] == merge["kept"] + merge["non_reasoning_rows"]
+            print(
+                f"  {samples} samples: {merge['kept']} kept + {merge['non_reasoning_rows']} general = "
+                f"{merge['rows']} rows in the manifest, {run['load']['rows']} read as SFT: "
+                f"{'they agree' if agree else 'THEY DIFFER'}; judging {per_verifier:.0f} samples/s a verify "
+                f"process; mean sample {merge['mean_sample_tokens']:.0f} tokens; load average "
+                f"{', '.join(f'{x:.1f}' for x in os.getloadavg())} (1, 5, 15 min) at the end",
+                flush=True,
+            )
+    if len(sizes) > 1:
+        small, large = results[min(sizes)], results[max(sizes)]
+        print(f"peak RSS at {max(sizes)} samples / at {min(sizes)}:")
+        for part, name in E2E_PARTS.items():
+            other = "workers" if part == "judge" else "anon"
+            key = "rss_workers" if part == "judge" else "rss_anon"
+            print(f"  {name:<22}main {large[part]['rss_main'] / small[part]['rss_main']:.2f}x, "
+                  f"{other} {large[part][key] / small[part][key]:.2f}x")  # fmt: skip
+
+
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m r1recipes.bench", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="bench", required=True)
@@ -265,13 +534,19 @@ def make_parser() -> argparse.ArgumentParser:
     rewards.add_argument("--data", type=Path, default=DEFAULT_DATA)
     rewards.add_argument("--num_workers", type=int, default=None)
     generate = sub.add_parser("generate", help="stage 3 judging and writing throughput and memory, no model")
-    generate.add_argument("--num_samples", type=int, default=None, help="default: 10000, then 100000")
-    generate.add_argument("--processes", type=int, default=2)
+    generate.add_argument(
+        "--num_samples", type=int, nargs="+", help="default: 10000 100000; with --shards 100000 1000000"
+    )
+    generate.add_argument("--processes", type=int, help="default: 2; with --shards, cores / shards")
     generate.add_argument("--data_dir", type=Path, default=DEFAULT_DATA.parent)
-    generate.add_argument("--chunk_prompts", type=int, default=250)
+    generate.add_argument("--chunk_prompts", type=int, help="default: 250; with --shards 1000 (prompts_per_file)")
     generate.add_argument("--k", type=int, default=4)
-    generate.add_argument("--measure", choices=["single", "pool"], help=argparse.SUPPRESS)  # one run, in a child
+    generate.add_argument("--shards", type=int, help="the whole way through stage 3's code, in this many shards")
+    # one run or part, in a child process
+    generate.add_argument("--measure", choices=["single", "pool", "shard", "merge", "load"], help=argparse.SUPPRESS)
     generate.add_argument("--out", help=argparse.SUPPRESS)
+    generate.add_argument("--recipe", type=Path, help=argparse.SUPPRESS)
+    generate.add_argument("--shard_index", type=int, help=argparse.SUPPRESS)
     return parser
 
 
@@ -282,8 +557,10 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"error: {data} not found (the shared benchmarks folder sits beside the project)")
     if args.bench == "rewards":
         bench_rewards(args.data, args.num_workers)
-    elif args.measure:
+    elif args.measure in ("single", "pool"):
         print(json.dumps(measure(args)))
+    elif args.measure:
+        print(json.dumps(measure_part(args)))
     else:
         bench_generate(args)
 

@@ -14,8 +14,9 @@ Calling `main` from a script of your own needs the `if __name__ == "__main__":` 
 processes with spawn does (the verifier processes import the main module), or `verify_processes: 0`.
 
 Departures from the R1 report: R1 sampled from the stage 2 checkpoint and kept correct samples "with
-generative reward models" judging some answers by DeepSeek-V3; here only rule verifiers (by task) judge,
-and the readability thresholds, which the report does not give, are ours (`readability.py`).
+generative reward models" judging some answers by DeepSeek-V3; here rule verifiers judge by task (a task whose
+answers rules cannot check can name `judge`: any model the samplers load, not DeepSeek-V3), and the readability
+thresholds, which the report does not give, are ours (`readability.py`).
 """
 
 import itertools
@@ -66,6 +67,8 @@ def scan_prompts(data_args: DataArguments, config: GenerateConfig) -> dict:
                 f"task '{task}' ({count} prompts) has no verifier: add it to verifiers "
                 f"(now {config.verifiers}), or set default_task for rows without a task"
             )
+        if isinstance(config.keep_per_prompt, dict) and task not in config.keep_per_prompt:
+            raise RecipeError(f"task '{task}' ({count} prompts) has no keep_per_prompt (now {config.keep_per_prompt})")
         verifier = config.verifiers[task]
         try:
             check_reward_columns([verifier], config.verifier_kwargs, columns)

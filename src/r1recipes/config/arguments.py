@@ -50,7 +50,8 @@ class DatasetSource:
     2.5 repeats every row twice plus a random half (upsampling a small, valuable source). `add_columns`
     gives every row of the source constant columns, e.g. `{task: general}` to route stage 4's rewards.
     `max_rows` keeps the source's first N rows (before weighting): how generation, which reads sources in
-    order, takes some prompts of each.
+    order, takes some prompts of each. `format_columns` writes columns from the row's others (after `rename`), as
+    `{problem: "{question}\n\nA. {opa}\nB. {opb}"}`: how sources with other layouts share one prompt column.
     """
 
     path: str
@@ -60,6 +61,7 @@ class DatasetSource:
     rename: dict[str, str] | None = None
     add_columns: dict[str, Any] | None = None
     max_rows: int | None = None
+    format_columns: dict[str, str] | None = None
 
     @classmethod
     def from_dict(cls, entry: Any, where: str) -> "DatasetSource":
@@ -78,6 +80,10 @@ class DatasetSource:
             raise RecipeError(f"{where}: max_rows must be a whole number >= 1, got {source.max_rows!r}")
         source.rename = parse_structured(source.rename, f"{where}.rename")
         source.add_columns = parse_structured(source.add_columns, f"{where}.add_columns")
+        source.format_columns = parse_structured(source.format_columns, f"{where}.format_columns")
+        for name, template in (source.format_columns or {}).items():
+            if not isinstance(template, str) or not template_fields(template, f"{where}.format_columns.{name}"):
+                raise RecipeError(f"{where}.format_columns.{name}: expected a text with {{column}} placeholders")
         return source
 
 
@@ -115,13 +121,21 @@ class PromptArguments:
         """Dataset columns the prompt is made from."""
         if self.prompt_template is None:
             return [self.prompt_column]
-        try:
-            names = [name for _, name, _, _ in string.Formatter().parse(self.prompt_template) if name is not None]
-        except ValueError as exc:
-            raise RecipeError(f"prompt_template is malformed: {exc}") from None
-        if not names or any(not n.isidentifier() for n in names):
+        names = template_fields(self.prompt_template, "prompt_template")
+        if not names:
             raise RecipeError("prompt_template needs {column} placeholders naming dataset columns")
-        return list(dict.fromkeys(names))
+        return names
+
+
+def template_fields(template: str, where: str) -> list[str]:
+    """The columns a `{column}` template names, in order; one line when it is malformed."""
+    try:
+        names = [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
+    except ValueError as exc:
+        raise RecipeError(f"{where} is malformed: {exc}") from None
+    if any(not n.isidentifier() for n in names):
+        raise RecipeError(f"{where} needs {{column}} placeholders naming dataset columns")
+    return list(dict.fromkeys(names))
 
 
 @dataclass
@@ -388,7 +402,10 @@ class GenerateConfig(SamplingArguments):
     """Stage 3 rejection sampling: sample k completions per prompt, keep the verified, readable ones."""
 
     output_dir: str | None = field(default=None, metadata={"help": "Folder for the Parquet data and manifest."})
-    keep_per_prompt: int = field(default=1, metadata={"help": "Accepted completions kept per prompt at most (m)."})
+    keep_per_prompt: int | dict[str, int] | str = field(
+        default=1,
+        metadata={"help": "Accepted completions kept per prompt at most (m); or m by task, as {task: m}."},
+    )
     keep_policy: str = field(
         default="random",
         metadata={
@@ -432,6 +449,10 @@ class GenerateConfig(SamplingArguments):
         metadata={"help": "Generate nothing: check every shard is done, then mix and write the manifest."},
     )
 
+    def keep_for(self, task: str) -> int:
+        """m for a task's prompts (scan_prompts checks that a mapping names every task of the data)."""
+        return self.keep_per_prompt if isinstance(self.keep_per_prompt, int) else self.keep_per_prompt[task]
+
     def __post_init__(self):
         from r1recipes.generation.readability import check_filters
         from r1recipes.rewards import check_reward_config
@@ -439,18 +460,26 @@ class GenerateConfig(SamplingArguments):
         if not self.output_dir:
             raise RecipeError("output_dir is required")
         super().__post_init__()
-        for name in ("keep_per_prompt", "prompts_per_file", "num_shards"):
+        for name in ("prompts_per_file", "num_shards"):
             if getattr(self, name) < 1:
                 raise RecipeError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.verify_processes < 0:
             raise RecipeError(f"verify_processes must be >= 0, got {self.verify_processes}")
-        if self.keep_per_prompt > self.num_samples:
-            raise RecipeError(f"keep_per_prompt ({self.keep_per_prompt}) exceeds num_samples ({self.num_samples})")
+        keep = yaml.safe_load(self.keep_per_prompt) if isinstance(self.keep_per_prompt, str) else self.keep_per_prompt
+        values = list(keep.values()) if isinstance(keep, dict) else [keep]
+        if not values or not all(isinstance(m, int) and not isinstance(m, bool) and m >= 1 for m in values):
+            raise RecipeError(f"keep_per_prompt: expected a whole number >= 1 or {{task: number}}, got {keep!r}")
+        if max(values) > self.num_samples:
+            raise RecipeError(f"keep_per_prompt ({max(values)}) exceeds num_samples ({self.num_samples})")
+        self.keep_per_prompt = keep
         if not 0 <= self.shard_index < self.num_shards:
             raise RecipeError(f"shard_index must be in 0..{self.num_shards - 1}, got {self.shard_index}")
         if self.start_over and self.merge:  # the merge would find nothing left to merge
             raise RecipeError("start_over would delete the chunks merge is to mix: use one or the other")
         self.verifiers = parse_structured(self.verifiers, "verifiers") or dict(DEFAULT_VERIFIERS)
+        if isinstance(self.keep_per_prompt, dict) and set(self.keep_per_prompt) - set(self.verifiers):
+            unknown = sorted(set(self.keep_per_prompt) - set(self.verifiers))[0]
+            raise RecipeError(f"keep_per_prompt names task '{unknown}', which verifiers does not ({self.verifiers})")
         self.verifier_kwargs = parse_structured(self.verifier_kwargs, "verifier_kwargs") or {}
         if not self.verifiers or not all(isinstance(v, str) for v in self.verifiers.values()):
             raise RecipeError(f"verifiers: expected a mapping of task names to reward names, got {self.verifiers!r}")

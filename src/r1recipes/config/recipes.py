@@ -47,6 +47,7 @@ BUILT_INPUTS = {
     "runs/data/word_problems.jsonl": ["r1recipes.synthetic", "word_problems", "--num_rows", "512"],
     "runs/data/countdown3.jsonl": ["r1recipes.synthetic", "countdown3", "--num_rows", "512"],
     "runs/data/general.jsonl": ["r1recipes.synthetic", "general", "--num_rows", "64"],
+    "runs/data/code.jsonl": ["r1recipes.synthetic", "code", "--num_rows", "64"],
 }
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import datasets
 
 from r1recipes import RecipeError
-from r1recipes.config.arguments import DataArguments, DatasetSource
+from r1recipes.config.arguments import DataArguments, DatasetSource, template_fields
 from r1recipes.config.paths import LOCAL_FORMATS, looks_local
 from r1recipes.data.prompts import grpo_row, sft_messages_row, sft_pair_row
 from r1recipes.generation.output import OutputDir
@@ -106,8 +106,14 @@ def stream_rows(sources: list[DatasetSource], max_rows: int | None = None):
             if max_rows is not None and produced >= max_rows:
                 return
             rename = source.rename or {}
-            yield {**{rename.get(key, key): value for key, value in row.items()}, **(source.add_columns or {})}
+            row = {**{rename.get(key, key): value for key, value in row.items()}, **(source.add_columns or {})}
+            yield {**row, **formatted(row, source)}
             produced += 1
+
+
+def formatted(row: dict, source: DatasetSource) -> dict:
+    """The columns a source's `format_columns` writes from a (renamed) row."""
+    return {name: template.format(**row) for name, template in (source.format_columns or {}).items()}
 
 
 def _renamed(columns: list[str], source: DatasetSource) -> list[str]:
@@ -116,7 +122,14 @@ def _renamed(columns: list[str], source: DatasetSource) -> list[str]:
     if missing:
         raise RecipeError(f"dataset '{source.path}': cannot rename missing column '{missing[0]}' (has: {columns})")
     renamed = [rename.get(c, c) for c in columns]
-    return renamed + [c for c in source.add_columns or {} if c not in renamed]
+    renamed += [c for c in source.add_columns or {} if c not in renamed]
+    for name, template in (source.format_columns or {}).items():
+        missing = [c for c in template_fields(template, name) if c not in renamed]
+        if missing:
+            raise RecipeError(
+                f"dataset '{source.path}': format_columns.{name}: no column '{missing[0]}' (has: {renamed})"
+            )
+    return renamed + [c for c in source.format_columns or {} if c not in renamed]
 
 
 def source_columns(source: DatasetSource) -> list[str]:
@@ -160,6 +173,8 @@ def load_mixture(sources: list[DatasetSource], columns: list[str], seed: int) ->
         for name, value in (source.add_columns or {}).items():
             dataset = dataset.remove_columns([name]) if name in dataset.column_names else dataset
             dataset = dataset.add_column(name, [value] * len(dataset))
+        if source.format_columns:
+            dataset = dataset.map(formatted, fn_kwargs={"source": source})
         parts.append(_weighted(dataset, source.weight, seed))
     features = {}  # a column's type, from the first source that has it
     for part in parts:

@@ -5,16 +5,19 @@
     python -m r1recipes.synthetic countdown --num_rows 256 --seed 0 --output runs/data/countdown.jsonl
     python -m r1recipes.synthetic countdown3 --num_rows 512 --output runs/data/countdown3.jsonl   # a preset
     python -m r1recipes.synthetic general --num_rows 64 --seed 0 --output runs/data/general.jsonl
+    python -m r1recipes.synthetic code --num_rows 64 --seed 0 --output runs/data/code.jsonl
 
 Each row has `problem`, `answer`, `solution` (reasoning inside <think>, then <answer>) and `task`; countdown
 rows also have the `nums` and `target` columns the `countdown` reward reads. General rows (stage 4's
 prompts for the `reward_model` reward) have `problem`, `task: general` and an empty `answer`, so a mixture
-with reasoning rows keeps the `answer` column the rule rewards read.
+with reasoning rows keeps the `answer` column the rule rewards read. Code rows have stdin/stdout `test_cases`
+and a solution ending in a Python block.
 """
 
 import argparse
 import functools
 import json
+import math
 import random
 from pathlib import Path
 
@@ -177,6 +180,39 @@ def general_rows(num_rows: int, seed: int = 0) -> list[dict]:
     ]
 
 
+# Programs over stdin/stdout: (problem, reference program, an input drawn at random, the output the program prints
+# for it); the `code` reward runs a completion's program against such tests in the sandbox
+CODE_TASKS = (
+    ("Write a Python program that reads two integers from one line of input and prints their sum.",
+     "a, b = map(int, input().split())\nprint(a + b)",
+     lambda rng: f"{rng.randint(-50, 50)} {rng.randint(-50, 50)}", lambda line: str(sum(map(int, line.split())))),
+    ("Write a Python program that reads two integers from one line of input and prints their product.",
+     "a, b = map(int, input().split())\nprint(a * b)",
+     lambda rng: f"{rng.randint(-20, 20)} {rng.randint(-9, 9)}", lambda line: str(math.prod(map(int, line.split())))),
+    ("Write a Python program that reads integers from one line of input and prints the largest.",
+     "print(max(map(int, input().split())))",
+     lambda rng: " ".join(str(rng.randint(0, 99)) for _ in range(4)), lambda line: str(max(map(int, line.split())))),
+    ("Write a Python program that reads a word and prints it reversed.",
+     "print(input()[::-1])",
+     lambda rng: "".join(rng.choice("abcdefgh") for _ in range(5)), lambda line: line[::-1]),
+)  # fmt: skip
+
+
+def code_rows(num_rows: int, seed: int = 0, num_tests: int = 3) -> list[dict]:
+    """Programming problems with stdin/stdout `test_cases` and a solution ending in the reference program."""
+    rng = random.Random(seed)
+    rows = []
+    for _ in range(num_rows):
+        problem, program, make_input, output = rng.choice(CODE_TASKS)
+        tests = [
+            {"input": f"{line}\n", "output": f"{output(line)}\n"}
+            for line in (make_input(rng) for _ in range(num_tests))
+        ]
+        solution = f"<think>\nRead the input, compute, print.\n</think>\n```python\n{program}\n```"
+        rows.append({"problem": problem, "test_cases": tests, "solution": solution, "answer": "", "task": "code"})
+    return rows
+
+
 def write_jsonl(rows: list[dict], path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -195,7 +231,7 @@ PRESETS = {
 
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m r1recipes.synthetic", description=__doc__.split("\n")[0])
-    parser.add_argument("task", choices=["arithmetic", "word_problems", "countdown", "general", *PRESETS])
+    parser.add_argument("task", choices=["arithmetic", "word_problems", "countdown", "general", "code", *PRESETS])
     parser.add_argument("--num_rows", type=int, default=256)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--num_operands", type=int, default=2, help="arithmetic: numbers to add")
@@ -220,6 +256,8 @@ def main(argv: list[str] | None = None) -> None:
         )
     elif args.task == "general":
         rows = general_rows(args.num_rows, args.seed)
+    elif args.task == "code":
+        rows = code_rows(args.num_rows, args.seed)
     elif args.task == "word_problems":
         rows = word_problem_rows(args.num_rows, args.seed, args.num_events, args.max_value or 20)
     else:

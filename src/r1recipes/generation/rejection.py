@@ -9,7 +9,7 @@ model generates the next chunk, and the same chunk judged anywhere gives the sam
 - Readability: the filters of `generation/readability.py`. Every sample is verified and filtered, so the manifest
   counts each rejection reason on its own (one sample can fail several).
 - Keeping: identical assistant turns of a prompt count once; then the `shortest` m (in tokens) or a `random`
-  m (seeded by the prompt's position) of the accepted samples.
+  m (seeded by the prompt's position) of the accepted samples; m may differ by task (`keep_per_prompt`).
 - Output: `messages` (the prompt's turns, then an assistant turn `<think>\\nreasoning\\n</think>\\n\\nanswer`,
   with `<think>` restored when the prompt opened it) and provenance columns, `ROW_SCHEMA` in `output.py`.
 """
@@ -47,7 +47,7 @@ class JudgeSettings:
     verifier_kwargs: dict[str, dict]
     min_score: float
     filters: dict[str, dict]
-    keep_per_prompt: int
+    keep_per_prompt: int | dict[str, int]  # m, or m by task
     keep_policy: str
     seed: int
 
@@ -107,7 +107,9 @@ def _keep(
     chosen = list(unique.values())
     if settings.keep_policy == "random":
         random.Random(f"{settings.seed}/{prompt.position}").shuffle(chosen)
-    return sorted(chosen[: settings.keep_per_prompt]), len(accepted) - len(unique)
+    m = settings.keep_per_prompt
+    m = m if isinstance(m, int) else m[prompt.task]
+    return sorted(chosen[:m]), len(accepted) - len(unique)
 
 
 def judge_chunk(chunk: Chunk, settings: JudgeSettings) -> Judged:

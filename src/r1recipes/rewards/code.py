@@ -3,8 +3,11 @@
 - Program: the last fenced block tagged `python`, `py`, `python3` or `py3`; when there is none, the last
   untagged block (models often omit the tag, while a block tagged otherwise is a shell session or sample
   output). Only closed blocks count; their lines are dedented. No program scores 0.0.
-- Test cases: the row's `test_cases`, JSON text decoded first (datasets often store it so), as either
-  - stdin/stdout pairs: a list of `{"input": str, "output": str}`, or the columnar form datasets gives a
+- Test cases: the row's `test_cases`, or else its `verification_info` (`{"language": "python", "test_cases":
+  [...]}`, as open-r1's verifiable coding problems hold them), JSON text decoded first (datasets often store it
+  so), as either
+  - stdin/stdout pairs: a list of `{"input": str, "output": str}` (a `type` other than `stdin_stdout`, such as a
+    function call, makes the row unscorable), or the columnar form datasets gives a
     sequence of such records, `{"input": [str, ...], "output": [str, ...]}`. A pair passes when the program
     exits 0 and its stdout equals the output once each line's trailing whitespace and trailing blank lines
     are dropped; or
@@ -81,12 +84,18 @@ def parse_test_cases(value) -> TestCases | None:
             pass  # not JSON: assert-style test code
     if isinstance(value, str):
         return value if value.strip() else None
+    if isinstance(value, Mapping) and "test_cases" in value:  # `verification_info`: {language, test_cases}
+        if value.get("language", "python") != "python":
+            return None
+        return parse_test_cases(value["test_cases"])
     if isinstance(value, Mapping):  # the columnar form
         inputs, outputs = value.get("input"), value.get("output")
         if not (isinstance(inputs, list | tuple) and isinstance(outputs, list | tuple)) or len(inputs) != len(outputs):
             return None
         pairs = list(zip(inputs, outputs, strict=True))
     elif isinstance(value, list | tuple) and all(isinstance(case, Mapping) for case in value):
+        if any(case.get("type", "stdin_stdout") != "stdin_stdout" for case in value):
+            return None  # function-call cases (`fn_name`) need a harness that calls the function: not scored
         pairs = [(case.get("input"), case.get("output")) for case in value]
     else:
         return None
@@ -123,6 +132,7 @@ def _passes(program: str, case: tuple[str, str] | str, limits: dict) -> bool:
 def code_reward(
     completions,
     test_cases=None,
+    verification_info=None,
     *,
     binary: bool = False,
     timeout: float = DEFAULT_TIMEOUT,
@@ -143,7 +153,8 @@ def code_reward(
             "reward_kwargs.code: timeout must be > 0 and memory_mb, file_size_mb, max_processes, max_workers >= 1"
         )
     limits = {"timeout": timeout, "memory_mb": memory_mb, "file_size_mb": file_size_mb, "max_processes": max_processes}
-    rows = list(test_cases) if test_cases is not None else []
+    column = test_cases if test_cases is not None else verification_info
+    rows = list(column) if column is not None else []
     scores: list[float | None] = [None] * len(completions)
     runs: list[tuple[int, str, tuple[str, str] | str]] = []
     num_cases: dict[int, int] = {}

@@ -4,9 +4,10 @@ length-shaped correctness rewards, Kimi k1.5's length penalty and the cosine rew
 Set `max_length` / `max_len` to the recipe's `max_completion_length`: a reward cannot read the trainer's
 settings, and with a larger value a truncated completion goes unpunished.
 
-The last two judge correctness with a verifier (`rewards.verifiers`: `accuracy` by default; `countdown` or `code` for
-those tasks) called with the same dataset columns; a completion is correct when the verifier gives 1.0, and a
-sample the verifier leaves out (`None`) is left out here too.
+The last two judge correctness with a verifier (`rewards.verifiers`: `accuracy` by default; `choice`, `countdown` or
+`code` for those tasks) called with the same dataset columns; a completion is correct when the verifier gives 1.0,
+and a sample the verifier leaves out (`None`) is left out here too. `judge` cannot be theirs: it needs its model's
+settings, which a length reward has no way to pass.
 """
 
 import json
@@ -32,7 +33,11 @@ def _token_lengths(completions, completion_ids) -> list[int]:
 
 def _verdicts(verifier: str, completions, kwargs) -> list[bool | None]:
     if verifier in ("cosine", "length"):
-        raise RecipeError(f"verifier: '{verifier}' scores length, not correctness (use accuracy, countdown or code)")
+        raise RecipeError(
+            f"verifier: '{verifier}' scores length, not correctness (use accuracy, choice, countdown or code)"
+        )
+    if verifier == "judge":  # a length reward has no way to pass the judge its model settings
+        raise RecipeError("verifier: 'judge' needs settings of its own (use accuracy, choice, countdown or code)")
     scores = resolve_verifier(verifier)(completions, **kwargs)
     return [None if score is None else score == 1.0 for score in scores]
 

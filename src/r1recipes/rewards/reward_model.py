@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 
 from r1recipes import RecipeError
 from r1recipes.config.paths import check_model_path
-from r1recipes.rewards.text import completion_text
+from r1recipes.rewards.text import completion_text, valid_unicode
 
 if TYPE_CHECKING:  # torch and transformers load at first use, so importing the reward registry stays quick
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -98,11 +98,6 @@ def _model_input(tokenizer: PreTrainedTokenizerBase, prompt, response: str) -> s
     return str(prompt_text or "") + response
 
 
-def _valid_unicode(text: str) -> str:
-    """A lone surrogate (not Unicode; a completion can hold one) stops the tokenizer: U+FFFD takes its place."""
-    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
-
-
 def reward_model_reward(
     completions,
     prompts=None,
@@ -139,7 +134,7 @@ def reward_model_reward(
     tokenizer, model = load_reward_model(model_name_or_path, device)
     prompts = prompts if prompts is not None else [""] * len(completions)
     texts = [_model_input(tokenizer, p, _response(c, mode)) for p, c in zip(prompts, completions, strict=True)]
-    texts = [_valid_unicode(text) for text in texts]
+    texts = [valid_unicode(text) for text in texts]
     # a chat template writes its own special tokens
     token_ids = tokenizer(
         texts, truncation=True, max_length=max_length, add_special_tokens=not tokenizer.chat_template

@@ -7,6 +7,7 @@ import re
 
 THINK_OPEN, THINK_CLOSE, ANSWER_OPEN, ANSWER_CLOSE = "<think>", "</think>", "<answer>", "</answer>"
 _BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
+_PARAGRAPH_BREAK = re.compile(r"\n[ \t\r]*\n")  # a blank line, which may hold spaces
 
 
 def completion_text(completion) -> str:
@@ -16,6 +17,11 @@ def completion_text(completion) -> str:
     if isinstance(completion, list) and completion and isinstance(completion[-1], dict):
         return str(completion[-1].get("content") or "")
     return ""
+
+
+def valid_unicode(text: str) -> str:
+    """A lone surrogate (not Unicode; a completion can hold one) stops a tokenizer: U+FFFD takes its place."""
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
 
 def reasoning_text(text: str) -> str:
@@ -33,6 +39,11 @@ def reasoning_text(text: str) -> str:
 
 def boxed_contents(text: str) -> list[str]:
     """The contents of every `\\boxed{...}` (or `\\fbox{...}`) in order, braces balanced; unclosed ones skipped."""
+    return [content for _, content in _boxes(text)]
+
+
+def _boxes(text: str) -> list[tuple[int, str]]:
+    """(where the `\\boxed` starts, its contents) for every closed box, in order."""
     found = []
     position = 0
     while match := _BOXED.search(text, position):
@@ -43,7 +54,7 @@ def boxed_contents(text: str) -> list[str]:
             index += 1
         if depth:
             break  # unclosed: nothing after it can be a complete box either
-        found.append(text[start : index - 1])
+        found.append((match.start(), text[start : index - 1]))
         position = index
     return found
 
@@ -57,15 +68,24 @@ def last_answer_block(text: str) -> str | None:
 
 
 def final_answers(text: str) -> list[str]:
-    """Every final answer the completion states, last `<answer>` block first in priority, else `\\boxed{}`.
+    """Every answer the completion's final part states: its boxed contents, or an `<answer>` block's text.
 
-    Inside an `<answer>` block, the boxed contents if any, else the block itself. Without one, the boxed
-    contents after `</think>` (the whole text when there is no `</think>`); when the reasoning boxed something
-    but the part after it did not, the last box. More than one entry means the completion stated several
-    answers; the accuracy reward decides whether that is hedging.
+    The final part is the last `<answer>` block if there is one (its boxes, else the block itself); else the
+    text after the last `</think>` (when that boxes nothing, the reasoning's last box is the answer); else, with
+    neither tag, the paragraph holding the last box, from the blank line before it. Boxes before the final
+    part are working (R1-style reasoning boxes intermediate results) and never count. More than one entry means
+    the final part stated several answers; the accuracy reward decides whether that is hedging.
     """
     block = last_answer_block(text)
     if block is not None:
         return boxed_contents(block) or ([block.strip()] if block.strip() else [])
-    reasoning, _, after = text.rpartition("</think>")
-    return boxed_contents(after) or boxed_contents(reasoning)[-1:]
+    reasoning, close, after = text.rpartition(THINK_CLOSE)
+    if close:
+        return boxed_contents(after) or boxed_contents(reasoning)[-1:]
+    boxes = _boxes(text)
+    if not boxes:
+        return []
+    paragraph = 0
+    for blank_line in _PARAGRAPH_BREAK.finditer(text, 0, boxes[-1][0]):
+        paragraph = blank_line.end()
+    return [content for start, content in boxes if start >= paragraph]

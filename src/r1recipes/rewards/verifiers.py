@@ -11,23 +11,29 @@ from collections.abc import Callable
 
 from r1recipes import RecipeError
 from r1recipes.rewards.accuracy import accuracy_reward
+from r1recipes.rewards.choice import choice_reward
 from r1recipes.rewards.code import code_reward
 from r1recipes.rewards.countdown import countdown_reward
+from r1recipes.rewards.judge import judge_reward
 
 VERIFIERS: dict[str, Callable] = {
     "accuracy": accuracy_reward,
+    "choice": choice_reward,
     "code": code_reward,
     "countdown": countdown_reward,
+    "judge": judge_reward,
 }
 
 # The verifier of each value of a dataset's `task` column, unless a recipe names others (stage 3's `verifiers`)
-DEFAULT_VERIFIERS = {"math": "accuracy", "countdown": "countdown", "code": "code"}
+DEFAULT_VERIFIERS = {"math": "accuracy", "countdown": "countdown", "code": "code", "science": "choice"}
 
 # Dataset columns a verifier reads: each entry lists alternatives, one of which must be present.
 COLUMNS: dict[str, list[tuple[str, ...]]] = {
     "accuracy": [("answer", "solution")],
-    "code": [("test_cases",)],
+    "choice": [("answer",)],
+    "code": [("test_cases", "verification_info")],
     "countdown": [("nums",), ("target",)],
+    "judge": [("answer", "solution")],
 }
 
 

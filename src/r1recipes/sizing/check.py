@@ -99,6 +99,7 @@ def format_check(result: RecipeCheck) -> str:
     else:
         lines.append(f"  work: {_count(w['prompts'])} prompts, {_count(w['completions'])} completions, "
                      f"tokens <= {_count(w['generated_tokens'])}")  # fmt: skip
+        lines.append(keepable_line(w.get("keepable")))
     if not sized.on_gpu:
         lines.append("  time: not estimated for a CPU recipe (the throughputs are GPU figures)")
     elif t["hours"] is None:
@@ -112,9 +113,33 @@ def format_check(result: RecipeCheck) -> str:
         lines.append(f"  time: <= {t['hours']:,.1f} h on {gpus} ({t['generation_hours']:,.1f} h generating, "
                      f"{t['training_hours']:,.1f} h training; {rates}) = {t['gpu_hours']:,.0f} GPU-h, "
                      f"~${t['cost_usd']:,.0f} at ${price:g}/GPU-h")  # fmt: skip
+    if t.get("judge_hours") is not None:  # stage 3's CPU side, at the rate the benchmark measured
+        verifiers = sized.settings.int("verify_processes")
+        if not verifiers:
+            fate = "verify_processes 0: judged between chunks, adding to the sampling time"
+        elif t["judge_hidden"] is None:
+            fate = "the sampling time is not estimated"
+        elif t["judge_hidden"]:
+            fate = f"hidden behind the {t['generation_hours']:,.1f} h of sampling (judged while the model samples)"
+        else:
+            fate = f"NOT hidden: longer than the {t['generation_hours']:,.1f} h of sampling; raise verify_processes"
+        lines.append(f"  judging (CPU): {t['judge_hours']:,.2f} h = {_count(w['completions'])} completions / "
+                     f"({t['judge_processes']} processes x {t['judge_samples_per_s']:,} a second, measured on "
+                     f"maths samples); {fate}")  # fmt: skip
     lines.append(f"  disk: ~{result.disk_bytes / 1e9:,.0f} GB in {sized.recipe.output_dir}")
     lines += [f"  missing here: {item}" for item in result.missing]
     return "\n".join(lines)
+
+
+def keepable_line(keepable: dict | None) -> str:
+    """A generation recipe's most keepable rows, with the arithmetic: prompts x m by task, plus the general rows."""
+    if keepable is None:
+        return "  rows kept: unknown (a source's rows are not counted: set its max_rows)"
+    parts = [
+        f"{task} {t['rows']:,} = {t['prompts']:,} x {t['keep_per_prompt']}" for task, t in keepable["tasks"].items()
+    ]
+    return (f"  rows kept: <= {keepable['total']:,} = {keepable['reasoning']:,} verified ({'; '.join(parts)}) + "
+            f"{keepable['general']:,} general")  # fmt: skip
 
 
 def assumptions(throughput: Throughput) -> str:

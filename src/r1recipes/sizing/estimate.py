@@ -397,6 +397,12 @@ TRAIN_MFU = 0.35
 # every sequence's KV cache at 60% of the memory bandwidth
 GENERATE_MFU = 0.05
 BANDWIDTH_EFFICIENCY = 0.6
+# Stage 3's CPU side, measured: completions one verify process judges (verifies, filters) per second with a core
+# to itself, its engine's process writing the kept rows. `python -m r1recipes.bench generate --shards 2` on the
+# 2-core CPU machine, 2026-12-07 (docs/stage3.md): 1,000,000 maths samples of ~205 tokens, `accuracy` verifier,
+# 2 shards x 1 verify process, 1,222 samples/s in all while other tests took about one core for half of its 14
+# minutes (its 100,000 samples, alone: 730 a process). Longer samples, and `code`, which runs tests, take longer
+JUDGE_SAMPLES_PER_S = 611
 
 
 def forward_flops(shape: ModelShape, sequence: int) -> float:

@@ -9,6 +9,7 @@ import json
 import math
 import os
 import shutil
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from r1recipes.config.recipes import (
     RecipeFile,
 )
 from r1recipes.sizing.estimate import (
+    JUDGE_SAMPLES_PER_S,
     MODEL_CONFIGS,
     Decoding,
     MemoryPlan,
@@ -50,6 +52,8 @@ DATASET_ROWS = {
     ("open-r1/OpenR1-Math-220k", "default"): 93_733,
     ("open-r1/Mixture-of-Thoughts", "math"): 93_733,
     ("open-r1/Mixture-of-Thoughts", "all"): 349_317,
+    ("open-r1/verifiable-coding-problems-python", None): 35_735,
+    ("openlifescienceai/medmcqa", None): 182_822,  # the train split (dev 4,183, test 6,150)
 }
 DEFAULT_PROMPT_TOKENS = 512  # a prompt's length when no vLLM context bounds it: our assumption
 BYTES_PER_TOKEN_ON_DISK = 1.5  # stage 3's Parquet rows: ~4 characters a token, compressed ~2.7x: our assumption
@@ -348,7 +352,10 @@ def memory_plan(sized: Sized) -> MemoryPlan:
 
 def dataset_rows(settings: Settings, owners: dict[str, Path]) -> int | None:
     """Rows a recipe trains on or generates from: max_samples, a local JSONL file, stage 3's output (at most its
-    prompts x keep_per_prompt, plus the non-reasoning share), or a Hub dataset of DATASET_ROWS; else None."""
+    keepable rows, `keepable_rows`), a Hub dataset of DATASET_ROWS, a generation recipe's sources; else None."""
+    if "keep_per_prompt" in settings:  # a generation recipe: its prompts
+        tasks = prompts_by_task(settings)
+        return sum(tasks.values()) if tasks is not None else None
     if settings.int("max_samples"):
         return settings.int("max_samples")
     name = settings.get("dataset_name")
@@ -356,16 +363,59 @@ def dataset_rows(settings: Settings, owners: dict[str, Path]) -> int | None:
         return None
     producer = owners.get(os.path.normpath(name))
     if producer is not None and RecipeFile.load(producer).runner == "generate":
-        generator = parse_recipe(RecipeFile.load(producer), 1)
-        prompts = dataset_rows(generator, owners)
-        if prompts is None:
-            return None
-        ratio = float(getattr(generator.get("non_reasoning"), "ratio", 0) or 0)
-        return round(prompts * generator.int("keep_per_prompt", 1) * (1 + ratio))
+        keepable = keepable_rows(parse_recipe(RecipeFile.load(producer), 1))
+        return keepable["total"] if keepable else None
     if name.endswith(".jsonl") and Path(name).is_file():
         with open(name, "rb") as f:
             return sum(1 for line in f if line.strip())
     return DATASET_ROWS.get((name, settings.get("dataset_config")))
+
+
+def prompts_by_task(settings: Settings) -> dict[str, int] | None:
+    """A generation recipe's prompts by task, source after source as generate.py reads them: a source's rows are
+    a local JSONL file's (tasks read from its rows), DATASET_ROWS' or, uncounted, its `max_rows` (an upper bound);
+    its task is the one its `add_columns` gives, else `default_task`. None when a source cannot be counted."""
+    tasks: Counter = Counter()
+    left = settings.int("max_samples") or math.inf
+    task_column, default_task = settings.get("task_column", "task"), settings.get("default_task", "math")
+    for source in settings.get("sources") or []:
+        given = (source.add_columns or {}).get(task_column)
+        if source.path.endswith(".jsonl") and Path(source.path).is_file():
+            with open(source.path, "rb") as f:
+                rows = [json.loads(line) for line in f if line.strip()][: source.max_rows]
+            found = Counter(str(given or row.get(task_column) or default_task) for row in rows)
+        else:
+            count = DATASET_ROWS.get((source.path, source.name))
+            count = min(count, source.max_rows) if count is not None and source.max_rows else count or source.max_rows
+            if count is None:
+                return None
+            found = Counter({str(given or default_task): count})
+        for task, count in found.items():
+            taken = min(count, left)
+            tasks[task] += taken
+            left -= taken
+    return dict(tasks)
+
+
+def keepable_rows(settings: Settings) -> dict | None:
+    """The most rows a generation recipe can keep: by task, its prompts x the m kept per prompt (`keep_per_prompt`),
+    every kept one verified; then the non-reasoning rows mixed in (a count, or a ratio of the kept rows)."""
+    prompts = prompts_by_task(settings)
+    if prompts is None:
+        return None
+    keep = settings.get("keep_per_prompt", 1)
+    by_task = {
+        task: {"prompts": n, "keep_per_prompt": keep if isinstance(keep, int) else keep.get(task, 0)}
+        for task, n in prompts.items()
+    }
+    for task in by_task.values():
+        task["rows"] = task["prompts"] * task["keep_per_prompt"]
+    reasoning = sum(t["rows"] for t in by_task.values())
+    source = settings.get("non_reasoning")
+    general = 0
+    if source is not None:
+        general = source.count if source.count is not None else round(source.ratio * reasoning)
+    return {"tasks": by_task, "reasoning": reasoning, "general": general, "total": reasoning + general}
 
 
 def decoding(sized: Sized, plan: MemoryPlan) -> Decoding | None:
@@ -394,7 +444,7 @@ def work_and_time(sized: Sized, plan: MemoryPlan, owners: dict[str, Path]) -> tu
     if sized.runner == "generate":
         completions = rows * s.int("num_samples", 4) if rows is not None else None
         generated = completions * s.int("max_new_tokens", 4096) if completions is not None else None
-        work.update(prompts=rows, completions=completions, generated_tokens=generated)
+        work.update(prompts=rows, completions=completions, generated_tokens=generated, keepable=keepable_rows(s))
     else:
         run = training(sized)
         per_step = run.micro_batch * run.accumulation * gpus  # sequences (completions) per optimizer step
@@ -448,8 +498,30 @@ def work_and_time(sized: Sized, plan: MemoryPlan, owners: dict[str, Path]) -> tu
         "cost_usd": rounded(hours * held * speed.price_per_gpu_hour, 0),
         "generate_tokens_per_s_per_gpu": round(generate_rate) if generated else None,
         "train_tokens_per_s_per_gpu": round(speed.train_rate(shape, passes, sequence)) if trained else None,
+        **judging_time(sized, work.get("completions"), rounded(seconds_generating / 3600)),
     }
     return work, time
+
+
+def judging_time(sized: Sized, completions: int | None, generation_hours: float | None) -> dict:
+    """Stage 3's CPU side (nothing for other runners): hours to judge every completion at the measured
+    JUDGE_SAMPLES_PER_S a verify process, with `verify_processes` of them beside each engine, and whether that
+    hides behind the sampling (generate.py judges a chunk while the model samples the next; with
+    `verify_processes: 0` it judges between chunks, so the hours add up). None where a count is unknown."""
+    if sized.runner != "generate":
+        return {}
+    s = sized.settings
+    engines = sized.gpus // s.int("tensor_parallel_size", 1) if sized.on_gpu else sized.gpus
+    verifiers = s.int("verify_processes")
+    processes = engines * max(verifiers, 1)  # verify_processes 0: the engine's own process judges
+    hours = completions / (JUDGE_SAMPLES_PER_S * processes) / 3600 if completions else None
+    hidden = None if hours is None or generation_hours is None else bool(verifiers) and hours <= generation_hours
+    return {
+        "judge_processes": processes,
+        "judge_samples_per_s": JUDGE_SAMPLES_PER_S,
+        "judge_hours": round(hours, 2) if hours is not None else None,
+        "judge_hidden": hidden,
+    }
 
 
 def checkpoints_kept(settings: Settings, steps: int | None) -> int:
@@ -471,10 +543,8 @@ def disk_bytes(sized: Sized, work: dict) -> float:
     stage 3's rows."""
     s, shape = sized.settings, sized.shape
     if sized.runner == "generate":
-        rows = work.get("prompts")
-        return (
-            rows * s.int("max_new_tokens", 4096) * s.int("keep_per_prompt", 1) * BYTES_PER_TOKEN_ON_DISK if rows else 0
-        )
+        kept = (work.get("keepable") or {}).get("reasoning")
+        return kept * s.int("max_new_tokens", 4096) * BYTES_PER_TOKEN_ON_DISK if kept else 0
     adapters = lora_params(shape, s)
     checkpoint = adapters * 16 if adapters else shape.params * 14
     final = adapters * 4 if adapters else shape.params * 2
