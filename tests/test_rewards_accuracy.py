@@ -42,20 +42,52 @@ MATH500 = Path(__file__).resolve().parents[2] / "shared" / "data" / "benchmarks"
         ("\\boxed{(3, 4)}", "3", 0.0),
         ("no final answer at all: 42", "42", 0.0),
         ("", "42", 0.0),
-        # hedging: several different final answers for one scalar question
-        ("\\boxed{3} or maybe \\boxed{4}", "3", 0.0),
-        ("<answer>3 or 4</answer>", "3", 0.0),
-        ("<answer>\\boxed{3}, \\boxed{4}</answer>", "4", 0.0),
-        # the same answer stated twice is not hedging, and a set gold reads several boxes as one answer
-        ("\\boxed{2} so again \\boxed{2}", "2", 1.0),
-        ("\\boxed{3}, \\boxed{4}", "3, 4", 1.0),
-        # the answer block wins over boxes in the reasoning; the reasoning's last box is used without one
-        ("<think>\\boxed{5}</think><answer>6</answer>", "6", 1.0),
-        ("<think>so \\boxed{5}</think> done", "5", 1.0),
-        ("<think>\\boxed{4} no, \\boxed{5}</think> so \\boxed{4}", "4", 1.0),
     ],
 )
 def test_accuracy_exact_values(completion, gold, expected):
+    assert accuracy_reward([completion], answer=[gold]) == [expected]
+
+
+@pytest.mark.parametrize(
+    "completion, gold, expected",
+    [
+        # with `</think>`: the part after it is the final part, and boxes in the reasoning never count
+        ("<think>first \\boxed{200}</think>\n\nSo the total is \\boxed{10455}.", "10455", 1.0),
+        ("<think>first \\boxed{200}</think>\n\nSo the total is \\boxed{10455}.", "200", 0.0),
+        ("<think>\\boxed{4} no, \\boxed{5}</think> so \\boxed{4}", "4", 1.0),
+        # ... within it, two different boxes are a hedge, even a paragraph apart
+        ("<think>sum</think>\n\nIt pays \\boxed{200}.\n\nSo the total is \\boxed{10455}.", "10455", 0.0),
+        ("<think>sum</think> \\boxed{3} or \\boxed{5}", "5", 0.0),
+        ("<think>sum</think> \\boxed{5}, that is \\boxed{\\frac{10}{2}}", "5", 1.0),  # one answer, two forms
+        ("<think>sum</think> \\boxed{10455}\n\n**Final answer:** \\boxed{10455}", "10455", 1.0),
+        # ... and when it boxes nothing, the reasoning's last box is the answer
+        ("<think>so \\boxed{5}</think> done", "5", 1.0),
+        ("<think>\\boxed{4} then \\boxed{5}</think> done", "5", 1.0),
+        # without tags: the paragraph holding the last box is the final part; earlier paragraphs are working
+        ("It pays \\boxed{200}.\n\nSo the total is \\boxed{10455}.", "10455", 1.0),
+        ("It pays \\boxed{200}.\n  \nSo the total is \\boxed{10455}.", "10455", 1.0),  # a blank line of spaces
+        ("It is \\boxed{3}.\n\nNo wait, it is \\boxed{5}.", "5", 1.0),  # a change of mind: the last answer stands
+        ("It is \\boxed{3}.\n\nNo wait, it is \\boxed{5}.", "3", 0.0),
+        ("It pays \\boxed{200}. So the total is \\boxed{10455}.", "10455", 0.0),  # one paragraph: a hedge
+        ("Step 1: \\boxed{200}\nStep 2: \\boxed{10455}", "10455", 0.0),  # a line break is not a paragraph
+        ("\\boxed{3} or maybe \\boxed{4}", "3", 0.0),
+        ("\\boxed{3} or maybe \\boxed{4}", "4", 0.0),
+        ("\\boxed{2} so again \\boxed{2}", "2", 1.0),  # the same answer twice is not a hedge
+        ("Try \\boxed{1}\n\n" + " ".join(f"\\boxed{{{i}}}" for i in range(2, 50)), "49", 0.0),  # listing many
+        # an `<answer>` block is the final part, wherever boxes stand
+        ("\\boxed{200}\n\n<answer>10455</answer>", "10455", 1.0),
+        ("<think>\\boxed{5}</think><answer>6</answer>", "6", 1.0),
+        ("<answer>3 or 4</answer>", "3", 0.0),
+        ("<answer>\\boxed{3}, \\boxed{4}</answer>", "4", 0.0),
+        ("<answer>\\boxed{200}\n\n\\boxed{10455}</answer>", "10455", 0.0),
+        # a gold that is a collection reads the final part's boxes together, and wants all of them there
+        ("\\boxed{3}, \\boxed{4}", "3, 4", 1.0),
+        ("<think>\\boxed{3}</think> \\boxed{3} and \\boxed{4}", "3, 4", 1.0),
+        ("x = \\boxed{3}\n\nand x = \\boxed{4}", "3, 4", 0.0),  # split over paragraphs: only 4 is final
+        ("\\boxed{3}, \\boxed{4}, \\boxed{5}", "3, 4", 0.0),
+    ],
+)
+def test_the_final_part_states_one_answer(completion, gold, expected):
     assert accuracy_reward([completion], answer=[gold]) == [expected]
 
 
@@ -83,8 +115,9 @@ def test_accuracy_exact_values(completion, gold, expected):
         ("\\boxed{1, 000}", "1000", 0.0),
         ("\\boxed{3{,}14}", "3.14", 0.0),  # not groups of three: math-verify reads a list, and so do we
         ("\\boxed{(1,000,2)}", "(1000, 2)", 0.0),  # inside a tuple a comma separates, as math-verify reads it
-        ("\\boxed{0,111}", "0.111", 1.0),  # no thousands group starts with 0: math-verify's decimal comma
+        ("\\boxed{0,111}", "0.111", 0.0),  # no thousands group starts with 0, and no comma is a decimal point
         ("\\boxed{0,111}", "111", 0.0),
+        ("\\boxed{0,111}", "0, 111", 1.0),
         # a comma in prose does not make a list: math-verify finds the number
         ("<answer>the number is not 10 which is 1,000.99€</answer>", "1000.99", 1.0),
         ("<answer>1,000.99 m</answer>", "1000.99", 1.0),
@@ -99,6 +132,38 @@ def test_accuracy_exact_values(completion, gold, expected):
 )
 def test_thousands_separators_and_lists(completion, gold, expected):
     assert accuracy_reward([completion], answer=[gold]) == [expected]
+
+
+# (written, what it is, what it is not): a comma between digits groups thousands only in threes, and is never a
+# decimal point; the same in a box, an answer block, prose, maths within prose, and the gold
+COMMAS = [
+    ("1,000", "1000", "1"),
+    ("14,916.5", "14916.5", "14.9165"),
+    ("1,234,567", "1234567", "1.234567"),
+    ("2,74", "2, 74", "2.74"),
+    ("0,111", "0, 111", "0.111"),
+    ("1,22", "1, 22", "1.22"),
+    ("12,5", "12, 5", "12.5"),
+    ("-2,1", "1, -2", "-2.1"),  # MATH-500's gold for "all the integer roots, separated by commas"
+    ("1,0000", "1, 0", "10000"),
+    ("3{,}14", "3, 14", "3.14"),
+    ("0,\\!111", "0, 111", "0.111"),
+]
+POSITIONS = [
+    "\\boxed{%s}",
+    "<answer>%s</answer>",
+    "<answer>The answer is %s cm.</answer>",
+    "<answer>it is $%s$.</answer>",
+]
+
+
+@pytest.mark.parametrize("written, meant, not_meant", COMMAS)
+def test_a_comma_is_read_one_way_in_every_position(written, meant, not_meant):
+    completions = [position % written for position in POSITIONS]
+    assert accuracy_reward(completions, answer=[meant] * len(POSITIONS)) == [1.0] * len(POSITIONS)
+    assert accuracy_reward(completions, answer=[not_meant] * len(POSITIONS)) == [0.0] * len(POSITIONS)
+    gold_side = [f"\\boxed{{{meant}}}", f"<answer>{meant}</answer>", f"\\boxed{{{not_meant}}}"]
+    assert accuracy_reward(gold_side, answer=[written] * 3) == [1.0, 1.0, 0.0]
 
 
 def test_several_boxes_in_a_gold_solution_are_the_collection_of_them():
@@ -144,7 +209,8 @@ FORMS = [
     "\\frac12", "\\frac12.", "\\tfrac{1}{2}", "50\\%", "x=2", "x = y.", "2\\pi", "6.283185307", "\\sqrt{2}.",
     "2\\sqrt2", "3^\\circ", "\\text{3}", "3 \\text{ cm}", "(a, b)", "a, b.", "2(3)", "6", "3(\\frac{1}{2})", "1.5",
     "(2,\\infty)", "(-\\infty, 0]", "(0,9) \\cup (9,36)", "[2,2]", "-2,1", "1, -2", "\\{1\\}\\cup\\{1\\}", "0,5",
-    "$1,22$",
+    "$1,22$", "2,74", "2.74", "0,\\!111", "-2.1", "1,0000", "10000", "-0,111", "-111", "012,345",
+    "12.345", "0.5,0.25", "\\frac{1}{2},\\frac{1}{3}",
 ]  # fmt: skip
 
 
@@ -240,14 +306,20 @@ def test_text_helpers():
     assert last_answer_block("<answer>" * 50_000) is None
     assert final_answers("<answer>\\boxed{1} and \\boxed{2}</answer>") == ["1", "2"]
     assert final_answers("<answer> </answer>") == []
+    assert final_answers("\\boxed{1}\n\n\\boxed{2} or \\boxed{3}") == ["2", "3"]
+    assert final_answers("<think>\\boxed{1}</think>\n\n\\boxed{2}\n\n\\boxed{3}") == ["2", "3"]
+    assert final_answers("\\boxed{1}\n\n\\boxed{2\n\n}") == ["2\n\n"]  # a blank line inside the last box
+    assert final_answers("no box\n\n") == []
+    assert final_answers("<think>\\boxed{1}\n\n\\boxed{2}") == ["2"]  # cut off before `</think>`: read untagged
     assert normalize("x = \\dfrac{1}{2}.") == "\\frac{1}{2}"
     assert normalize("\\left( 1, 2 \\right)") == "(1,2)"
     assert normalize("90^\\circ") == "90"
     assert normalize("14{,}916") == normalize("14,\\!916") == normalize("\\$14,916.") == "14916"
     assert normalize("32, 349") == normalize("32,\\;349") == "32,349"
-    # text settles a number against a list of numbers; what may be a decimal comma or prose goes to math-verify
+    # text settles a number against a list of numbers (`1,22` is one: no decimal comma); prose goes to math-verify
     assert _quick_verdict("(3, 4)", "7") == _quick_verdict("32, 349", "32349") == 0.0
-    assert _quick_verdict("1,22", "1.22") is _quick_verdict("1,000.99 m", "1000.99") is None
+    assert _quick_verdict("1,22", "1.22") == _quick_verdict("0,111", "0.111") == 0.0  # no decimal comma
+    assert _quick_verdict("1,000.99 m", "1000.99") is None
     assert gold_answer(3, None) == "3"
 
 

@@ -2,17 +2,21 @@
 
 The same function rewards GRPO, filters rejection samples and scores evaluations, so the three cannot drift.
 
-- Final answer: the last `<answer>...</answer>` block (its `\\boxed{}` if it has one), else the last `\\boxed{}`
-  (see `text.final_answers`). No answer scores 0.0.
+- Final answer: what the completion's final part states (see `text.final_answers`): the last `<answer>` block
+  (its `\\boxed{}` if it has one); else the boxes after `</think>`; else, without tags, the boxes of the
+  paragraph holding the last box. Boxes before the final part are working, not answers. No answer scores 0.0.
 - Gold: the row's `answer` (plain or LaTeX), else the `\\boxed{}` of its `solution`; several boxes stating
   different answers mean the collection of them (see `gold_answer`). A gold that cannot be parsed gives `None`,
   so TRL leaves the sample out, and adds to the `accuracy/gold_unparsable` tally.
 - Equivalence: math-verify (LaTeX and plain forms, `x = 3` for 3, `50\\%` for 0.5 when the gold is a percentage,
   `\\text{Evelyn}`), after two shortcuts that settle most samples without sympy: identical normalised text
-  counts as correct, and two plain numbers are compared exactly. Thousands separators are read as math-verify
-  reads them: `14{,}916` and `14,916` are 14916, `32, 349` (a comma, then a space) is a list.
-- Hedging: a completion that states several different final answers (two boxes, say) scores 0.0 unless every
-  one of them is right; for a gold that is a set or tuple the stated answers are read together as one.
+  counts as correct, and two plain numbers are compared exactly.
+- Commas, one reading on both sides and in every position (box, `<answer>` block, prose): a comma between digits
+  is a thousands separator only in a number grouped in threes (`14,916`, `14{,}916`, `1,000.5`); any other comma
+  separates items (`2,74` and `0,111` are lists, as is `32, 349`). There is no decimal comma: English-language
+  maths data writes lists without spaces (MATH-500's `-2,1`, OlympiadBench's `1,2` and `5,15`).
+- Hedging: the final part must state one answer. Several different ones (`\\boxed{3} or \\boxed{5}`) score 0.0
+  unless every one of them is right; for a gold that is a set or tuple the stated answers are read together.
 - Bounds: each completion gets `timeout` seconds of wall clock in a worker process that is killed when it
   overruns (scoring 0.0 and adding to `accuracy/timeouts`), and on Linux `memory_mb` MiB of address space
   beyond the worker's start (an allocation past it fails; 0.0 and `accuracy/out_of_memory` when the
@@ -47,7 +51,10 @@ _DEGREES = re.compile(r"\^\{?\\circ\}?")
 _ASSIGNMENT = re.compile(r"^[A-Za-z]\s*=\s*(?=[^=]+$)")
 _PLAIN_NUMBER = re.compile(r"^-?\d+(?:\.\d+)?$")
 _GROUPED_NUMBER = re.compile(r"^-?[1-9]\d{0,2}(?:,\d{3})+(?:\.\d+)?$")  # `14,916`; `0,111` is not grouped
+_LATEX_NUMBER = re.compile(r"^-?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")  # one number to math-verify's LaTeX reading
 _SEPARATING_COMMA = re.compile(r",(?=\s|\\[ ,;:]|\\q?quad)")  # `32, 349` is two numbers, as math-verify reads it
+_NUMBER_COMMAS = r"(?<![\d.,])-?\d+(?:\.\d+)?(?:(?:,|\{,\})(?:\\!)?\d+(?:\.\d+)?)+"  # `2,74`, `1,000.5`, `0,\!111`
+_MATH_OR_NUMBER_COMMAS = re.compile(rf"(?P<switch>\$\$?|\\[()\[\]])|{_NUMBER_COMMAS}")
 _BRACKETS = re.compile(r"^(?:\(|\[|\\\{)(.*)(?:\)|\]|\\\})$")  # a tuple, interval or set: `(1,2]`, `\{1,2\}`
 _WORD = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{2,}")
 _ENVIRONMENT = re.compile(r"\\(?:begin|end)\{[^{}]*\}")  # `pmatrix` is not a word of a sentence
@@ -85,17 +92,16 @@ def _item_value(item: str) -> float | None:
     return _INFINITIES.get(item) or latex_number(item)
 
 
-def _several_numbers(answer: str, text: str) -> bool:
+def _several_numbers(text: str) -> bool:
     """Whether a normalised text with commas is surely not one number: intervals (`(2,\\infty)`,
-    `(0,9)\\cup(9,36)`), or a list of different numbers in brackets or after `, `. `1,22` without either, prose
-    with commas, and `{2, 2}` (the set {2}) are left to math-verify."""
+    `(0,9)\\cup(9,36)`), or a list of different numbers, bare or in brackets (`1,22`: a number's thousands
+    separators are gone, so the comma separates). Prose with commas, and `{2, 2}` (the set {2}), are left to
+    math-verify."""
     intervals = [_INTERVAL.fullmatch(part) for part in text.split("\\cup")]
     if all(intervals):
         ends = [(_item_value(interval[1]), _item_value(interval[2])) for interval in intervals]
         return all(None not in pair and pair[0] != pair[1] for pair in ends)
     inner = _BRACKETS.match(text)
-    if inner is None and not _SEPARATING_COMMA.search(answer):
-        return False
     values = [_item_value(item) for item in (inner.group(1) if inner else text).split(",")]
     return None not in values and len(set(values)) > 1
 
@@ -105,7 +111,7 @@ def _read(answer: str) -> _Reading:
     """Cached, since a gold answer is read once per completion of its group."""
     text = normalize(answer)
     matrix, listed = _MATRIX.search(text) is not None, "," in text  # a number's thousands separators are gone
-    numbers = matrix or (listed and _several_numbers(answer, text))
+    numbers = matrix or (listed and _several_numbers(text))
     return _Reading(text, latex_number(text), matrix or listed, numbers)
 
 
@@ -139,7 +145,8 @@ def parse_answer(text: str) -> list:
     """math-verify's candidates for one answer (sympy object and string); [] when nothing parses.
 
     Bare LaTeX (`\\frac12`) is parsed as if boxed; an answer written as a sentence ("The answer is 42") is left
-    to math-verify's own extraction, since boxing it would read the words as products of symbols."""
+    to math-verify's own extraction, since boxing it would read the words as products of symbols. Digits and
+    commas that are no number grouped in threes reach it as a list (see `_separate_items`)."""
     from math_verify import parse
 
     if _PLAIN_NUMBER.match(number := normalize(text)):
@@ -149,8 +156,34 @@ def parse_answer(text: str) -> list:
     text = _FULL_STOP.sub("", text.replace("\\$", "").replace("\\mathrm{e}", "e"))
     words = _WORD.findall(_ENVIRONMENT.sub("", _TEXT_WRAPPER.sub("", text)))
     if len(words) < 2 and not any(d in text for d in _MATH_DELIMITERS):
-        text = "\\boxed{" + text + "}"
+        text = "\\boxed{" + _separate_items(text, prose=False) + "}"
+    else:
+        text = _separate_items(text, prose="\\boxed" not in text and "\\fbox" not in text)
     return parse(text, parsing_timeout=None)
+
+
+def _separate_items(text: str, prose: bool) -> str:
+    """Digits and commas that are not a number grouped in threes, as the list they are (see `normalize`).
+
+    math-verify's LaTeX reading already takes `2,74` for a list, but `0,111` (and `-0,111`, `012,345`) for one
+    number: those become `0, 111`. Its prose reading takes `2,74` for 2.74: in prose (outside `$...$`,
+    `\\(...\\)`, `\\[...\\]`) such a list becomes maths, `$2, 74$`, since its prose extraction would take the
+    first number of `2, 74` alone. A text with a box is read as maths throughout."""
+    in_math = not prose
+
+    def rewrite(match: re.Match) -> str:
+        nonlocal in_math
+        if match["switch"]:
+            if prose:
+                in_math = match[0] in ("\\(", "\\[") or (match[0][0] == "$" and not in_math)
+            return match[0]
+        number = match[0].replace("{,}", ",").replace("\\!", "")
+        if _GROUPED_NUMBER.match(number) or (in_math and not _LATEX_NUMBER.match(number)):
+            return match[0]  # a number, or in maths a list math-verify already reads as a list
+        items = ", ".join(number.split(","))
+        return items if in_math else f"${items}$"
+
+    return _MATH_OR_NUMBER_COMMAS.sub(rewrite, text)
 
 
 def verify_answers(item: tuple[tuple[str, ...], str]) -> float | None:
