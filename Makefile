@@ -37,6 +37,7 @@ REPORT_TO ?=
 # make eval: MODEL_PATH a model folder, .gguf or Hub id; BENCHMARKS names (r1recipes.evaluation.benchmarks); OUTPUT its folder;
 # NUM_PROCESSES data-parallel processes (torch.distributed.run); ARGS evaluate's own flags.
 # make report: RUN_DIR a run folder (runs/<MODEL>). make compare: A and B two evaluation folders, before and after.
+# make report, compare: REFERENCE a row of R1's Table 5 to set beside them (DeepSeek-R1-Distill-Qwen-7B).
 # make demo: DEMO the recipe folder (SmolLM2-135M; tiny for a smoke-sized run in a minute or two).
 # make pipeline, demo, rl-demo: EVAL_ARGS evaluate's flags for every evaluation of the run ("--max_problems 8").
 MODEL_PATH ?=
@@ -45,6 +46,7 @@ OUTPUT ?=
 RUN_DIR ?=
 A ?=
 B ?=
+REFERENCE ?=
 DEMO ?= SmolLM2-135M
 EVAL_ARGS ?=
 PIPELINE := $(PY) -m r1recipes.pipeline
@@ -128,11 +130,11 @@ eval: install ## pass@k of a model: make eval MODEL_PATH=runs/X/stage2 BENCHMARK
 	$(PY) $(if $(NUM_PROCESSES),-m torch.distributed.run --standalone --nproc_per_node $(NUM_PROCESSES)) -m r1recipes.evaluate \
 		--model "$(MODEL_PATH)" --benchmarks "$(BENCHMARKS)" $(if $(OUTPUT),--output "$(OUTPUT)") $(ARGS)
 
-report: install ## report.md and plots/ of a run folder: make report RUN_DIR=runs/SmolLM2-135M
-	$(PY) -m r1recipes.report "$(RUN_DIR)"
+report: install ## report.md and plots/ of a run folder: make report RUN_DIR=runs/SmolLM2-135M [REFERENCE=]
+	$(PY) -m r1recipes.report "$(RUN_DIR)" $(if $(REFERENCE),--reference "$(REFERENCE)")
 
-compare: install ## paired test of two evaluations: make compare A=runs/X/eval/base B=runs/X/eval/stage2 [ARGS=--json]
-	$(PY) -m r1recipes.compare "$(A)" "$(B)" $(ARGS)
+compare: install ## paired test of two evaluations: make compare A=runs/X/eval/base B=runs/X/eval/stage2 [ARGS=--json REFERENCE=]
+	$(PY) -m r1recipes.compare "$(A)" "$(B)" $(if $(REFERENCE),--reference "$(REFERENCE)") $(ARGS)
 
 # make push / card: STAGE_DIR a complete stage folder (stage 3's output goes up as a dataset); REPO the Hub repository,
 # org/name; PRIVATE true or false for a repository the push creates (empty: the Hub's default); ARGS share's own flags

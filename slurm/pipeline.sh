@@ -6,6 +6,8 @@
 # Submits train.slurm for every sft/grpo recipe and, for the generation recipe, an array job of N shards
 # (generate.slurm) then its merge job, in the order of `python -m r1recipes.pipeline plan --model MODEL`,
 # and prints one `<jobid> <recipe>` line per job (two for the generation recipe: the array, then the merge).
+# With an eval.yaml, evaluate.slurm evaluates the starting model and each trained stage beside the pipeline
+# (`<jobid> <recipe> <output>`; R1_EVAL_GPUS GPUs for a vLLM evaluation), as `make pipeline` does.
 # Recipes whose stage.json exists are skipped, so a rerun once the jobs have ended submits only what is left
 # (nothing when the pipeline is complete). An unknown MODEL fails before anything is submitted. Inputs the
 # package builds (tiny models, synthetic data) are built by the first job that needs them. `--nodes` sets the
@@ -37,6 +39,7 @@ R1_SBATCH_ARGS=${R1_SBATCH_ARGS:-}        # any other sbatch options, e.g. "--qo
 R1_GPU_MEMORY_GB=${R1_GPU_MEMORY_GB:-79.6} # one GPU's memory in GiB as nvidia-smi shows it (H100 80GB), for the check
 R1_CHECK=${R1_CHECK:-1}                   # 0: submit without `make check`'s verdict (it still runs and prints)
 R1_REPORT_TO=${R1_REPORT_TO:-}            # training jobs' trackers: tensorboard, trackio, wandb, none; empty: the recipes'
+R1_EVAL_GPUS=${R1_EVAL_GPUS:-8}           # GPUs of each evaluation job of a vLLM evaluation recipe (data parallel)
 
 set -euo pipefail
 
@@ -130,11 +133,30 @@ gpus_for() {
     [[ -z $gpus || $gpus == 0 ]] || GPUS=(--gpus-per-node="$gpus")
 }
 
-PREVIOUS=""
+# An evaluation job's --gpus-per-node: R1_GPUS_PER_NODE, else R1_EVAL_GPUS for a vLLM recipe, else none (a CPU one).
+eval_gpus_for() {
+    local gpus=$R1_GPUS_PER_NODE
+    [[ -n $gpus || $(value "$1" backend auto) != vllm ]] || gpus=$R1_EVAL_GPUS
+    GPUS=()
+    [[ -z $gpus || $gpus == 0 ]] || GPUS=(--gpus-per-node="$gpus")
+}
+
+PREVIOUS=""   # the last training or generation job: the next one waits for it
+TRAINED=""    # the job that trains the model the next evaluation line evaluates; empty when it is complete
 while IFS=$'\t' read -r recipe runner output state share <&3; do
-    eval "ARGV=($share)"   # the recipe's overrides, quoted by the plan (Python's shlex.join)
+    eval "ARGV=($share)"   # the recipe's overrides, or an evaluation's --model and --output, quoted by the plan
     if [[ $state == complete ]]; then
         echo "skip $recipe: $output is complete" >&2
+        [[ $runner == evaluate ]] || TRAINED=""
+        continue
+    fi
+    if [[ $runner == evaluate ]]; then   # beside the pipeline: the next stage does not wait for it
+        after=()
+        [[ -z $TRAINED ]] || after=(--dependency="afterok:$TRAINED")
+        eval_gpus_for "$recipe"
+        submit "${after[@]}" "${GPUS[@]}" --job-name="r1-$MODEL-eval-$(basename "$output")" \
+            --output="$R1_LOG_DIR/%x-%j.log" "$SLURM_DIR/evaluate.slurm" --config "$recipe" "${ARGV[@]}"
+        echo "$JOB $recipe $output"
         continue
     fi
     after=()
@@ -158,5 +180,6 @@ while IFS=$'\t' read -r recipe runner output state share <&3; do
     fi
     echo "$JOB $recipe"
     PREVIOUS=$JOB
+    TRAINED=$JOB
 done 3<<<"$PLAN"
 ((${#JOBS[@]})) || echo "nothing to submit: every recipe of $MODEL is complete" >&2

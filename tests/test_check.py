@@ -458,3 +458,23 @@ def test_epochs_and_checkpoints_follow_the_trainers():
     assert checkpoints_kept(Settings(save_strategy="steps", save_steps=10), 95) == 10
     assert checkpoints_kept(Settings(save_strategy="steps", save_steps=10, save_total_limit=2), 95) == 2
     assert checkpoints_kept(Settings(save_strategy="epoch", num_train_epochs=3), None) == 3
+
+
+def test_each_evaluation_recipe_is_sized_for_the_largest_model_it_evaluates_and_costed_for_all(capsys):
+    from r1recipes.sizing.recipe import BENCHMARK_PROBLEMS
+
+    assert main_code("--model", "Qwen2.5-7B", "--json") == 0
+    report = {r["recipe"]: r for r in json.loads(capsys.readouterr().out)["recipes"]}
+    evaluation = report["recipes/Qwen2.5-7B/eval.yaml"]
+    config = RecipeFile.load(Path("recipes/Qwen2.5-7B/eval.yaml")).config
+    ks = config["benchmark_samples"]
+    assert evaluation["work"]["benchmarks"] == {name: {"problems": BENCHMARK_PROBLEMS[name], "samples": k}
+                                                for name, k in ks.items()}  # fmt: skip
+    completions = sum(BENCHMARK_PROBLEMS[name] * k for name, k in ks.items())
+    assert evaluation["work"]["completions"] == completions
+    assert evaluation["work"]["generated_tokens"] == completions * config["max_new_tokens"]
+    assert evaluation["model"] == "meta-llama/Llama-3.1-8B"  # the largest of the 7: a student's base
+    assert evaluation["work"]["models"] == 7  # the base model, stages 1-4, both students
+    assert evaluation["time"]["gpu_hours_all"] == pytest.approx(evaluation["time"]["gpu_hours"] * 7, abs=0.1)
+    zero = report["recipes/Qwen2.5-7B/eval_zero.yaml"]
+    assert (zero["model"], zero["work"]["models"]) == ("Qwen/Qwen2.5-7B", 1)  # the R1-Zero run's own recipe

@@ -37,15 +37,20 @@ def sums(tmp_path_factory) -> Path:
 
 @needs_shared
 def test_every_benchmark_on_three_problems(tmp_path, tiny_model, capsys):
-    results = run(tiny_model, tmp_path, "--benchmarks", ",".join(BENCHMARKS), "--data_dir", str(SHARED),
-                  "--max_problems", "3")  # fmt: skip
+    from test_benchmarks_science_code import GPQA, LCB_ROWS
+
+    lcb = tmp_path / "livecodebench.jsonl"  # the science and code benchmarks have no file in ../shared
+    lcb.write_text("".join(json.dumps(row) + "\n" for row in LCB_ROWS))  # 2 of its 3 rows are in R1's window
+    results = run(tiny_model, tmp_path / "eval", "--benchmarks", ",".join(BENCHMARKS), "--data_dir", str(SHARED),
+                  "--data_file", f"gpqa_diamond={GPQA},livecodebench={lcb}", "--max_problems", "3")  # fmt: skip
     assert list(results["benchmarks"]) == list(BENCHMARKS)
-    samples = lines(tmp_path / "samples.jsonl")
-    assert len(samples) == len(BENCHMARKS) * 3 * K
+    samples = lines(tmp_path / "eval" / "samples.jsonl")
+    assert len(samples) == (len(BENCHMARKS) * 3 - 1) * K
     for name, metrics in results["benchmarks"].items():
-        assert (metrics["problems"], metrics["samples"]) == (3, 3 * K)
+        problems = 2 if name == "livecodebench" else 3
+        assert (metrics["problems"], metrics["samples"]) == (problems, problems * K)
         assert {"pass@1", "pass@2", f"pass@{K}", f"maj@{K}", "mean_length", "truncated", "no_answer"} <= set(metrics)
-        assert metrics["source"].endswith(BENCHMARKS[name].file or "seed 1000003")
+        assert (BENCHMARKS[name].file or "seed 1000003") in metrics["source"]  # LiveCodeBench's adds its window
         mine = [s for s in samples if s["benchmark"] == name]
         assert metrics["mean_length"] == pytest.approx(sum(s["tokens"] for s in mine) / len(mine), abs=0.01)
     assert samples[0].keys() >= {"prompt", "completion", "answer", "gold", "score", "correct", "tokens", "truncated"}
@@ -158,3 +163,26 @@ def test_the_vllm_backend_evaluates_on_a_gpu(tmp_path, teacher, sums):
     assert metrics["backend"] == "vllm" and metrics["samples"] == 6 * K
     samples = lines(tmp_path / "samples.jsonl")
     assert all(s["correct"] == (s["answer"] == s["gold"]) and s["tokens"] <= 24 for s in samples)
+
+
+@needs_shared
+def test_the_r1_protocol_recipe_runs_on_this_cpu_with_each_benchmarks_own_samples(tmp_path, tiny_model, capsys):
+    """recipes/Qwen2.5-7B/eval.yaml end to end on a tiny model and a problem of each benchmark, through
+    transformers: every benchmark is sampled k times as the recipe says (AIME 64, so cons@64 is maj@64)."""
+    from test_benchmarks_science_code import GPQA, LCB_ROWS
+
+    from r1recipes.config.recipes import RecipeFile
+
+    recipe = Path(__file__).resolve().parents[1] / "recipes/Qwen2.5-7B/eval.yaml"
+    lcb = tmp_path / "livecodebench.jsonl"
+    lcb.write_text("".join(json.dumps(row) + "\n" for row in LCB_ROWS))
+    argv = ["--config", str(recipe), "--model", str(tiny_model), "--output", str(tmp_path / "eval"),
+            "--backend", "transformers", "--max_problems", "1", "--max_new_tokens", "8", "--batch_size", "96",
+            "--data_dir", str(SHARED), "--data_file", f"gpqa_diamond={GPQA},livecodebench={lcb}"]  # fmt: skip
+    results = evaluate.main(*evaluate.make_parser().parse(argv))
+    wanted = RecipeFile.load(recipe).config["benchmark_samples"]
+    assert {name: m["num_samples"] for name, m in results["benchmarks"].items()} == wanted
+    assert {name: m["samples"] for name, m in results["benchmarks"].items()} == wanted  # one problem each
+    assert "maj@64" in results["benchmarks"]["aime24"] and results["config"]["temperature"] == 0.6
+    table = capsys.readouterr().out
+    assert [line.split()[:3] for line in table.splitlines()[2:]] == [[name, "1", str(k)] for name, k in wanted.items()]

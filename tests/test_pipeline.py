@@ -273,8 +273,12 @@ def test_launch_commands(tree, monkeypatch):
 def test_plan_and_get_read_recipes_for_slurm(tree):
     complete("runs/tiny/stage1")
     lines = [line.split("\t") for line in plan_lines(model_folder("tiny"))]
-    assert lines[0] == ["recipes/tiny/stage1_cold_start_sft.yaml", "sft", "runs/tiny/stage1", "complete", ""]
-    assert lines[2] == ["recipes/tiny/stage3_rejection_sampling.yaml", "generate", "runs/tiny/stage3_data", "todo", ""]
+    base = "--model runs/models/tiny --output runs/tiny/eval/base"  # the evaluations: before and after each stage
+    assert lines[0] == ["recipes/tiny/eval.yaml", "evaluate", "runs/tiny/eval/base", "todo", base]
+    assert lines[1] == ["recipes/tiny/stage1_cold_start_sft.yaml", "sft", "runs/tiny/stage1", "complete", ""]
+    assert lines[2][:4] == ["recipes/tiny/eval.yaml", "evaluate", "runs/tiny/eval/stage1", "todo"]
+    assert lines[5] == ["recipes/tiny/stage3_rejection_sampling.yaml", "generate", "runs/tiny/stage3_data", "todo", ""]
+    assert [line[1] for line in lines].count("evaluate") == 6  # the base model, stages 1-4, the student
     aimed = ["--learning_rate", "1e-4", "stage3_sft.output_dir=runs/x y"]  # each line ends with its recipe's share
     shares = {line.split("\t")[0]: line.split("\t")[-1] for line in plan_lines(model_folder("tiny"), aimed)}
     assert shares["recipes/tiny/stage3_rejection_sampling.yaml"] == ""
@@ -517,3 +521,24 @@ def test_make_check_takes_a_training_key_on_a_folder_with_a_generator(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["check", "--model", "Qwen2.5-7B", "--args", "--learning_rate 1e-5 stage3_sft.num_train_epochs=2"])
     assert exit_info.value.code == 0, capsys.readouterr().err
+
+
+def test_the_gpu_folders_plan_their_evaluations_and_make_zero_evaluates_the_zero_run():
+    lines = [line.split("\t") for line in plan_lines(model_folder("Qwen2.5-7B"))]
+    evaluations = [line for line in lines if line[1] == "evaluate"]
+    names = ["base", "stage1", "stage2", "stage3", "stage4", "distill_Llama-3.1-8B", "distill_Qwen2.5-Math-1.5B"]
+    assert [line[2] for line in evaluations] == [f"runs/Qwen2.5-7B/eval/{name}" for name in names]
+    assert {line[0] for line in evaluations} == {"recipes/Qwen2.5-7B/eval.yaml"}
+    assert evaluations[0][4] == "--model Qwen/Qwen2.5-7B --output runs/Qwen2.5-7B/eval/base"
+    assert lines.index(evaluations[1]) == 2  # right after stage 1
+    # a stage target evaluates only what an eval_<output>.yaml names: `make zero`, with R1-Zero's template
+    zero = [RecipeFile.load(p) for p in stage_recipes(model_folder("Qwen2.5-7B"), "zero")]
+    steps = plan_steps(zero, [], make_parser().parse_args(["run", "zero", "--model", "Qwen2.5-7B"]), False, None)
+    assert [what for what, _, _ in steps] == [
+        "recipes/Qwen2.5-7B/zero_grpo.yaml (grpo) -> runs/Qwen2.5-7B/zero",
+        "evaluating runs/Qwen2.5-7B/zero",
+    ]
+    command = steps[1][1]
+    assert command[command.index("--config") + 1] == "recipes/Qwen2.5-7B/eval_zero.yaml"
+    stage1 = [RecipeFile.load(p) for p in stage_recipes(model_folder("Qwen2.5-7B"), "stage1")]
+    assert len(plan_steps(stage1, [], make_parser().parse_args(["run", "stage1"]), False, None)) == 1

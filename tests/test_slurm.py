@@ -44,12 +44,12 @@ def pipeline_sh(folder: Path, env: dict, *args: str) -> subprocess.CompletedProc
 
 
 def plan(folder: Path, env: dict) -> list[list[str]]:
-    """`recipe runner output_dir state` rows of the tiny pipeline in `folder`."""
+    """`recipe runner output state` rows of the tiny pipeline in `folder` (the evaluations' among them)."""
     out = subprocess.run(
         [sys.executable, "-m", "r1recipes.pipeline", "plan", "--model", "tiny"],
         cwd=folder, env=env, capture_output=True, text=True, check=True,
     )  # fmt: skip
-    return [line.split("\t") for line in out.stdout.splitlines()]
+    return [line.split("\t")[:4] for line in out.stdout.splitlines()]
 
 
 def jobs_in(folder: Path, env: dict) -> set[str]:
@@ -75,7 +75,7 @@ def tiny_run(slurm_env, tmp_path_factory):
     planned = plan(folder, slurm_env)
     submitted = pipeline_sh(folder, slurm_env, "tiny", "--shards", str(SHARDS))
     assert submitted.returncode == 0, submitted.stderr
-    jobs = [line.split(" ", 1) for line in submitted.stdout.splitlines()]
+    jobs = [line.split(" ")[:2] for line in submitted.stdout.splitlines()]  # an evaluation's line adds its output
     waited = subprocess.run(
         ["bash", str(SLURM_LOCALHOST), "wait", "-t", str(WAIT_SECONDS), *(job for job, _ in jobs)],
         env=slurm_env, capture_output=True, text=True,
@@ -102,8 +102,9 @@ def test_pipeline_runs_every_stage_with_stage3_as_an_array(tiny_run, slurm_env):
     assert len(tasks) == SHARDS and all(state == "COMPLETED" for _, _, state, _ in tasks)
     assert [state for job, _, state, _ in ended if job == merge] == ["COMPLETED"]
 
-    for recipe, _, output_dir, _ in tiny_run["planned"]:
-        assert (folder / output_dir / "stage.json").exists(), f"{recipe}: no stage.json\n{logs(folder)}"
+    for recipe, runner, output_dir, _ in tiny_run["planned"]:
+        done = "results.json" if runner == "evaluate" else "stage.json"  # the starting model and every stage
+        assert (folder / output_dir / done).exists(), f"{recipe}: no {done} in {output_dir}\n{logs(folder)}"
     assert all(state == "complete" for *_, state in plan(folder, slurm_env))
 
     # every shard sampled its own chunks (c % N == I) into the one output_dir; the merge, which never samples,
@@ -114,7 +115,10 @@ def test_pipeline_runs_every_stage_with_stage3_as_an_array(tiny_run, slurm_env):
         assert f"shard {index} of {SHARDS}:" in log
     assert (folder / "runs" / "slurm" / f"r1-tiny-stage3_rejection_sampling-merge-{merge}.log").exists()
     settings = yaml.safe_load((folder / generation[0]).read_text())
-    prompts = len((folder / settings["dataset_name"]).read_text().splitlines())
+    prompts = sum(  # the mixture's sources, each its first max_rows
+        len((folder / source["path"]).read_text().splitlines()[: source.get("max_rows")])
+        for source in settings["dataset_mixture"]
+    )
     output = folder / settings["output_dir"]
     assert json.loads((output / "manifest.json").read_text())["prompts"] == prompts
     chunks = math.ceil(prompts / settings["prompts_per_file"])
@@ -148,8 +152,18 @@ def test_unknown_model_is_an_error_and_submits_nothing(slurm_env, tmp_path):
 def test_evaluate_job_writes_the_results_of_a_stage(tiny_run, slurm_env):
     folder = tiny_run["folder"]
     assert tiny_run["waited"].returncode == 0, "the pipeline run failed"
-    args = ["--model", "runs/tiny/stage2", "--benchmarks", "countdown,arithmetic", "--max_problems", "2",
-            "--max_new_tokens", "16"]  # fmt: skip
+    args = [
+        "--model",
+        "runs/tiny/stage2",
+        "--benchmarks",
+        "countdown,arithmetic",
+        "--max_problems",
+        "2",
+        "--max_new_tokens",
+        "16",
+        "--output",
+        "runs/tiny/eval/stage2-by-hand",
+    ]  # beside the pipeline's own
     submitted = subprocess.run(
         ["sbatch", "--parsable", str(REPO / "slurm" / "evaluate.slurm"), *args],
         cwd=folder, env={**slurm_env, "R1_PYTHON": sys.executable}, capture_output=True, text=True,
@@ -159,7 +173,7 @@ def test_evaluate_job_writes_the_results_of_a_stage(tiny_run, slurm_env):
     waited = subprocess.run(["bash", str(SLURM_LOCALHOST), "wait", "-t", "600", job], env=slurm_env,
                             capture_output=True, text=True)  # fmt: skip
     assert waited.returncode == 0 and " COMPLETED " in f" {waited.stdout} ", f"{waited.stdout}\n{logs(folder)}"
-    results = json.loads((folder / "runs" / "tiny" / "eval" / "stage2" / "results.json").read_text())
+    results = json.loads((folder / "runs" / "tiny" / "eval" / "stage2-by-hand" / "results.json").read_text())
     assert list(results["benchmarks"]) == ["countdown", "arithmetic"]
     assert all(m["problems"] == 2 for m in results["benchmarks"].values())
     assert "pass@1" in (folder / "runs" / "slurm" / f"r1-evaluate-{job}.log").read_text()  # the summary table

@@ -70,8 +70,9 @@ def test_a_recipe_that_does_not_fit_the_clusters_cards_submits_nothing(tmp_path)
     assert not log.exists() and result.stdout == ""
     forced, log = run_pipeline_sh(tmp_path / "forced", "Qwen2.5-7B", R1_GPU_MEMORY_GB="40", R1_CHECK="0")
     assert forced.returncode == 0, forced.stderr
-    assert re.search(r"^check: [0-7] of 8 recipes fit; not: ", forced.stderr, re.MULTILINE), forced.stderr
-    assert len(log.read_text().splitlines()) == 8  # 6 training jobs, stage 3's array and its merge
+    assert re.search(r"^check: [0-9] of 10 recipes fit; not: ", forced.stderr, re.MULTILINE), forced.stderr
+    jobs = log.read_text().splitlines()  # 6 training jobs, stage 3's array and its merge, 7 evaluations
+    assert len(jobs) == 15 and sum("evaluate.slurm --config recipes/Qwen2.5-7B/eval.yaml" in job for job in jobs) == 7
 
 
 def test_two_nodes_keep_the_one_node_global_batch(tmp_path):
@@ -111,6 +112,19 @@ def test_report_to_reaches_every_training_job_and_no_generation_job(tmp_path):
     assert len(training) == 5 and len(generation) == 2  # stages 1, 2, 3 (SFT), 4 and the student; array and merge
     assert all(words[-2:] == ["--report_to", "tensorboard,trackio"] for words in training)
     assert all("--report_to" not in words for words in generation)
+
+
+def test_each_trained_model_is_evaluated_after_its_job_beside_the_chain(tmp_path):
+    calls = submit(tmp_path, "Qwen2.5-7B")
+    ids = {call["recipe"]: 1001 + i for i, call in enumerate(calls) if call["script"] == "train.slurm"}
+    evaluations = [(i, call) for i, call in enumerate(calls) if call["script"] == "evaluate.slurm"]
+    names = ["base", "stage1", "stage2", "stage3", "stage4", "distill_Llama-3.1-8B", "distill_Qwen2.5-Math-1.5B"]
+    assert [call["job-name"] for _, call in evaluations] == [f"r1-Qwen2.5-7B-eval-{name}" for name in names]
+    assert "dependency" not in evaluations[0][1]  # the starting model at once
+    stage1 = ids["recipes/Qwen2.5-7B/stage1_cold_start_sft.yaml"]
+    assert evaluations[1][1]["dependency"] == f"afterok:{stage1}" and evaluations[1][1]["gpus-per-node"] == "8"
+    stage2 = calls[evaluations[1][0] + 1]  # the next training job waits for stage 1, not for its evaluation
+    assert stage2["recipe"].endswith("stage2_reasoning_grpo.yaml") and stage2["dependency"] == f"afterok:{stage1}"
 
 
 def test_each_job_gets_its_recipes_share_of_the_overrides(tmp_path):

@@ -52,6 +52,8 @@ def stated_answer(text: str) -> str | None:
 def gold_of(row: dict) -> str | None:
     if row["task"] == "countdown":
         return f"{row['target']} from {row['nums']}"
+    if row["task"] == "code" and isinstance(row.get("test_cases"), list):
+        return f"passes all {len(row['test_cases'])} tests"
     return row.get("answer")
 
 
@@ -61,7 +63,8 @@ def score(benchmark: str, rows: list[dict], prompts: list, samples: list[list], 
     for p, row, prompt in zip(positions, rows, prompts, strict=True):
         messages = prompt if isinstance(prompt, list) else [{"role": "user", "content": prompt}]
         judged.append(Prompt(p, row["id"], row["task"], messages, row))
-    scores = verify(DEFAULT_VERIFIERS, {}, judged, samples)
+    scores = verify(DEFAULT_VERIFIERS, BENCHMARKS[benchmark].verifier_kwargs, judged, samples)
+    stated = BENCHMARKS[benchmark].stated or stated_answer  # what a sample votes for in maj@k
     records = []
     for p, row, prompt, problem_samples, problem_scores in zip(positions, rows, prompts, samples, scores, strict=True):
         gold = gold_of(row)
@@ -74,7 +77,7 @@ def score(benchmark: str, rows: list[dict], prompts: list, samples: list[list], 
                     "sample": j,
                     "prompt": prompt,
                     "completion": sample.text,
-                    "answer": stated_answer(sample.text),
+                    "answer": stated(sample.text),
                     "gold": gold,
                     "score": value,
                     "correct": value is not None and value >= 1.0,
@@ -111,13 +114,16 @@ def run_benchmarks(names, problems, prompt_args, backend, tokenizer, sampler, co
             share = list(range(rank, len(problems[name]), world))
             mine = [problems[name][p] for p in share]
             shares[name] = share, mine, [make_prompt(row, prompt_args) for row in mine]
-    if shares:
-        prompts = [prompt for _, _, share in shares.values() for prompt in share]
-        positions = [p for share, _, _ in shares.values() for p in share]
-        bar = tqdm(total=len(prompts), unit="problem", desc=", ".join(shares), dynamic_ncols=True, disable=rank != 0)
-        samples = iter(sampler.generate(prompt_token_ids(tokenizer, prompts), positions, progress=bar.update))
+    for k in dict.fromkeys(config.samples_for(name) for name in shares):  # benchmarks of one k sampled together
+        group = {name: share for name, share in shares.items() if config.samples_for(name) == k}
+        prompts = [prompt for _, _, share in group.values() for prompt in share]
+        positions = [p for share, _, _ in group.values() for p in share]
+        desc = f"{', '.join(group)} (k = {k})"
+        bar = tqdm(total=len(prompts), unit="problem", desc=desc, dynamic_ncols=True, disable=rank != 0)
+        ids = prompt_token_ids(tokenizer, prompts)
+        samples = iter(sampler.generate(ids, positions, progress=bar.update, num_samples=k))
         bar.close()
-        for name, (share, mine, share_prompts) in shares.items():
+        for name, (share, mine, share_prompts) in group.items():
             mine_samples = [next(samples) for _ in share]
             out.write_shard(name, rank, world, score(name, mine, share_prompts, mine_samples, share))
     seconds = round(time.perf_counter() - start, 1)  # this process's, for every benchmark it sampled together
@@ -128,6 +134,7 @@ def run_benchmarks(names, problems, prompt_args, backend, tokenizer, sampler, co
             "source": source_of(benchmark, config.data_file.get(name)),
             "task": benchmark.task,
             "verifier": DEFAULT_VERIFIERS[benchmark.task],
+            "verifier_kwargs": benchmark.verifier_kwargs,
             "backend": backend,
             "seconds": seconds,
             "finished_at": now_utc(),
@@ -137,14 +144,15 @@ def run_benchmarks(names, problems, prompt_args, backend, tokenizer, sampler, co
 
 
 def print_table(results: dict, names: list[str]) -> None:
-    k = results["config"]["num_samples"]
-    header = f"{'benchmark':<14}{'problems':>9}{'pass@1':>9}{'95% CI':>16}{f'pass@{k}':>9}{f'maj@{k}':>9}"
+    """pass@1 with its interval, then pass@k and maj@k (cons@k) at each benchmark's own k."""
+    header = f"{'benchmark':<14}{'problems':>9}{'k':>4}{'pass@1':>9}{'95% CI':>16}{'pass@k':>9}{'maj@k':>9}"
     lines = [header + f"{'tokens':>8}{'trunc.':>8}", "-" * (len(header) + 16)]
     for name in names:
         m = results["benchmarks"][name]
+        k = m.get("num_samples", results["config"]["num_samples"])
         low, high = m["ci95"]["pass@1"]
         lines.append(
-            f"{name:<14}{m['problems']:>9}{m['pass@1']:>9.1%}{f'[{low:.1%}, {high:.1%}]':>16}"
+            f"{name:<14}{m['problems']:>9}{k:>4}{m['pass@1']:>9.1%}{f'[{low:.1%}, {high:.1%}]':>16}"
             f"{m[f'pass@{k}']:>9.1%}{m[f'maj@{k}']:>9.1%}{m['mean_length']:>8.0f}{m['truncated']:>8.1%}"
         )
     print("\n".join(lines), flush=True)
@@ -178,8 +186,11 @@ def main(config: EvaluateConfig, prompt_args: PromptArguments, recipe: Recipe | 
             raise RecipeError(f"the prompt needs a column '{missing[0]}' that benchmark rows lack (they have "
                               f"{', '.join(next(iter(problems.values()))[0])})")  # fmt: skip
         out.prepare(header, config.start_over)
-        notice(f"evaluating {config.model} on {', '.join(todo)} with {backend}, {config.num_samples} samples each")
-        tokenizer, sampler = load_sampler(ModelArguments(model_name_or_path=config.model), config, backend)
+        ks = ", ".join(f"{name} {config.samples_for(name)}" for name in todo)
+        notice(f"evaluating {config.model} with {backend}, samples per problem: {ks}")
+        # dtype None: the checkpoint's own on a GPU (TRL's ModelConfig defaults to float32), float32 on a CPU
+        model_args = ModelArguments(model_name_or_path=config.model, dtype=None)
+        tokenizer, sampler = load_sampler(model_args, config, backend)
         merged = run_benchmarks(todo, problems, prompt_args, backend, tokenizer, sampler, config, out)
     else:
         notice(f"{out.path}: every benchmark asked for is finished (--start_over true to evaluate again)")

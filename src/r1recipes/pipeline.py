@@ -51,6 +51,7 @@ from r1recipes.config.recipes import (
     EVALUATION,
     RecipeFile,
     build_command,
+    evaluation_for,
     folder_recipes,
     fork,
     model_folder,
@@ -59,7 +60,8 @@ from r1recipes.config.recipes import (
     stage_files,
     stage_recipes,
 )
-from r1recipes.evaluation.results import EVAL
+from r1recipes.evaluation.config import EvaluateConfig
+from r1recipes.evaluation.results import EVAL, ResultsDir
 from r1recipes.sizing import check
 from r1recipes.training import tracking
 
@@ -100,8 +102,22 @@ def _minutes(seconds: float) -> str:
 
 
 def evaluate_command(evaluation: Path, model: str, output: Path, eval_args: str = "") -> list[str]:
-    return [sys.executable, "-m", "r1recipes.evaluate", "--config", str(evaluation), "--model", model,
+    """The evaluation of one model; data parallel over this node's GPUs (one process each, torchrun) when it
+    has several."""
+    launcher = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(_gpus())] if _gpus() > 1 else []
+    return [sys.executable, *launcher, "-m", "r1recipes.evaluate", "--config", str(evaluation), "--model", model,
             "--output", str(output), *shlex.split(eval_args)]  # fmt: skip
+
+
+def evaluations(recipes: list[RecipeFile], evaluation: Path | None) -> dict[str, Path]:
+    """The evaluation recipe of each model a run makes, by output name (`base` for the starting model): with the
+    folder's `evaluation` (make pipeline), eval_<name>.yaml or else it for the starting model and each trained
+    stage; without (a stage target), only the trained stages that have an eval_<name>.yaml (eval_zero.yaml)."""
+    folder = recipes[0].path.parent
+    names = ["base"] if evaluation else []
+    names += [Path(r.output_dir).name for r in recipes if r.runner in TRAINERS]
+    found = {name: evaluation_for(folder, name, specific_only=evaluation is None) for name in names}
+    return {name: path for name, path in found.items() if path is not None}
 
 
 def plan_steps(
@@ -117,23 +133,24 @@ def plan_steps(
     evaluated first, each trained stage after it runs, into <run>/eval/<name>, and the report comes last."""
     run_dir = Path(recipes[0].output_dir).parent
     eval_args = getattr(args, "eval_args", "")
+    recipe_of = evaluations(recipes, evaluation)
 
     def launch(recipe: RecipeFile, skip: bool) -> tuple:
         command = launch_command(recipe, args.accelerate, args.num_processes, args.launch_args)
         return f"{recipe.path} ({recipe.runner}) -> {recipe.output_dir}", command, skip and recipe.complete
 
     def evaluate(what: str, model: str, name: str) -> tuple:
-        return what, evaluate_command(evaluation, model, run_dir / EVAL / name, eval_args), False
+        return what, evaluate_command(recipe_of[name], model, run_dir / EVAL / name, eval_args), False
 
     steps = [(f"building {path}", build_command(path), False) for path in to_build]
     steps += [launch(recipe, True) for recipe in before]
-    if evaluation:
+    if "base" in recipe_of:
         base = str(recipes[0].config.get("model_name_or_path", ""))
         steps.append(evaluate(f"evaluating the starting model {base}", base, "base"))
     for recipe in recipes:
         steps.append(launch(recipe, skip_complete))
-        if evaluation and recipe.runner in TRAINERS:
-            output = Path(recipe.output_dir)
+        output = Path(recipe.output_dir)
+        if recipe.runner in TRAINERS and output.name in recipe_of:
             steps.append(evaluate(f"evaluating {output}", str(output), output.name))
     if evaluation:
         report = [sys.executable, "-m", "r1recipes.report", str(run_dir)]
@@ -156,8 +173,8 @@ def run(
     recipes = [RecipeFile.load(p, [*shares[p], *tracker_flags(p, args.report_to)]) for p in paths]
     to_build = check_run([*earlier, *recipes], args.accelerate)
     env = tracking.runner_env([r.config.get("report_to") for r in [*earlier, *recipes] if r.runner in TRAINERS])
-    if evaluation:
-        check_evaluation(evaluation, getattr(args, "eval_args", ""))
+    for path in dict.fromkeys(evaluations(recipes, evaluation).values()):
+        check_evaluation(path, getattr(args, "eval_args", ""))
     steps = plan_steps(recipes, to_build, args, skip_complete, evaluation, earlier)
     if getattr(args, "inputs_only", False):
         steps = steps[: len(to_build)]  # plan_steps puts the builds first
@@ -180,15 +197,33 @@ def _call(command: list[str], extra_env: dict[str, str] | None = None) -> None:
 
 
 def plan_lines(folder: Path, overrides: list[str] = ()) -> list[str]:
-    """`recipe runner output_dir complete|todo overrides`, one line per recipe of the pipeline, tab-separated; the
-    last field is the recipe's share of `overrides` (`assign_overrides`), quoted for a shell."""
+    """`recipe runner output complete|todo arguments`, one line per step of `make pipeline`, tab-separated: each
+    recipe, its share of `overrides` (`assign_overrides`) last, quoted for a shell; with an evaluation recipe,
+    the evaluations too (the starting model's first, each trained stage's after it), their last field the
+    evaluation's `--model` and `--output`."""
     paths = folder_recipes(folder)
     shares = assign_overrides(paths, list(overrides))
+    recipes = [RecipeFile.load(path, shares[path]) for path in paths]
+    evaluation = folder / EVALUATION if (folder / EVALUATION).exists() else None
+    recipe_of = evaluations(recipes, evaluation) if recipes else {}
+    run_dir = Path(recipes[0].output_dir).parent if recipes else None
+
+    def evaluated(name: str, model: str) -> str:
+        output = run_dir / EVAL / name
+        benchmarks = EvaluateConfig.benchmark_names(RecipeFile.load(recipe_of[name]).config.get("benchmarks"))
+        state = "complete" if set(benchmarks) <= ResultsDir(str(output)).finished() else "todo"
+        arguments = shlex.join(["--model", model, "--output", str(output)])
+        return "\t".join([str(recipe_of[name]), "evaluate", str(output), state, arguments])
+
     lines = []
-    for path in paths:
-        recipe = RecipeFile.load(path, shares[path])
+    if "base" in recipe_of:
+        lines.append(evaluated("base", str(recipes[0].config.get("model_name_or_path", ""))))
+    for path, recipe in zip(paths, recipes, strict=True):
         state = "complete" if recipe.complete else "todo"
         lines.append("\t".join([str(path), recipe.runner, recipe.output_dir, state, shlex.join(shares[path])]))
+        name = Path(recipe.output_dir).name
+        if recipe.runner in TRAINERS and name in recipe_of:
+            lines.append(evaluated(name, recipe.output_dir))
     return lines
 
 

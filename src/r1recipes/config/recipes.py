@@ -31,6 +31,9 @@ STAGES = {
 }
 PIPELINE = ("stage1", "stage2", "stage3", "stage4")  # then every distill_<student>
 EVALUATION = "eval.yaml"  # a folder's evaluation settings: `make pipeline` evaluates every stage with them
+# eval_<output>.yaml: the evaluation of one output of the folder instead (eval_zero.yaml: the R1-Zero run, whose
+# prompts are R1-Zero's template); `make zero` and the other targets evaluate what such a file names
+EVALUATION_FOR = "eval_{}.yaml"
 DISTILL = "distill_"
 
 # Inputs the package makes itself, in build order (a reward model after its base): path -> `python -m` argv,
@@ -57,7 +60,7 @@ def build_command(path: str) -> list[str]:
 
 def runner_of(path: Path) -> str:
     """The module that reads a recipe, from its file name."""
-    if path.name == EVALUATION:
+    if is_evaluation(path):
         return "evaluate"
     return "grpo" if "grpo" in path.stem else "generate" if "rejection_sampling" in path.stem else "sft"
 
@@ -120,9 +123,10 @@ class RecipeFile:
 
     @property
     def output_dir(self) -> str:
-        out = self.config.get("output_dir")
+        key = "output" if self.runner == "evaluate" else "output_dir"  # an evaluation's folder, given to it
+        out = self.config.get(key)
         if not isinstance(out, str) or not out:
-            raise RecipeError(f"{self.path}: output_dir is required")
+            raise RecipeError(f"{self.path}: {key} is required")
         return _norm(out)
 
     def _named_sources(self) -> dict[str, tuple[str, str]]:
@@ -170,10 +174,24 @@ class RecipeFile:
         return (Path(self.output_dir) / STAGE_FILE).exists()
 
 
+def is_evaluation(path: Path) -> bool:
+    """eval.yaml or eval_<output>.yaml: evaluation settings, not a stage."""
+    return Path(path).name == EVALUATION or Path(path).stem.startswith("eval_")
+
+
+def evaluation_for(folder: Path, name: str, specific_only: bool = False) -> Path | None:
+    """The evaluation recipe of a folder's output `name` (base, stage1, zero...): eval_<name>.yaml, else
+    (unless `specific_only`) the folder's eval.yaml; None without either."""
+    for path in (folder / EVALUATION_FOR.format(name), None if specific_only else folder / EVALUATION):
+        if path is not None and path.is_file():
+            return path
+    return None
+
+
 def stage_files(root: Path = RECIPES) -> list[Path]:
     """Every stage recipe of the tree (the accelerate configs and evaluation settings are not stages)."""
     return sorted(
-        p for p in root.rglob("*.yaml") if ACCELERATE_CONFIGS not in p.relative_to(root).parts and p.name != EVALUATION
+        p for p in root.rglob("*.yaml") if ACCELERATE_CONFIGS not in p.relative_to(root).parts and not is_evaluation(p)
     )
 
 

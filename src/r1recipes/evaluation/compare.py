@@ -2,12 +2,14 @@
 percentage points with its 95% interval, and the p-value of a paired test (`paired.py` says which and how).
 
     python -m r1recipes.compare runs/SmolLM2-135M/eval/base runs/SmolLM2-135M/eval/stage2 \
-        [--benchmarks word_problems,countdown3] [--json]
-    make compare A=runs/SmolLM2-135M/eval/base B=runs/SmolLM2-135M/eval/stage2
+        [--benchmarks word_problems,countdown3] [--json] [--reference DeepSeek-R1-Distill-Qwen-1.5B]
+    make compare A=runs/SmolLM2-135M/eval/base B=runs/SmolLM2-135M/eval/stage2 [REFERENCE=NAME]
 
-A and B are folders `python -m r1recipes.evaluate` wrote (results.json and samples.jsonl). Bad input (a folder
-that is not an evaluation, no benchmark or no problem in common, one id naming two problems) is one `error:`
-line and exit status 2.
+A and B are folders `python -m r1recipes.evaluate` wrote (results.json and samples.jsonl). Published figures
+(`reference.py`, R1's Table 5) follow the table: beside A or B when it evaluated one of the table's models, beside
+both with `--reference NAME`; `--json` prints the comparisons alone, so it takes no `--reference`. Bad input (a
+folder that is not an evaluation, no benchmark or no problem in common, one id naming two problems, an unknown
+reference) is one `error:` line and exit status 2.
 """
 
 import argparse
@@ -17,6 +19,9 @@ import sys
 
 from r1recipes import RecipeError
 from r1recipes.evaluation.paired import Comparison, compare, difference_cell
+from r1recipes.evaluation.reference import load as load_reference
+from r1recipes.evaluation.reference import reference_section
+from r1recipes.evaluation.results import ResultsDir
 
 
 def print_table(comparisons: list[Comparison]) -> None:
@@ -37,6 +42,12 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("b", help="the evaluation after, e.g. runs/SmolLM2-135M/eval/stage2")
     parser.add_argument("--benchmarks", default=None, help="comma-separated (default: every one both evaluated)")
     parser.add_argument("--json", action="store_true", help="print the comparisons as JSON")
+    parser.add_argument(
+        "--reference",
+        default=None,
+        help="a row of R1's Table 5 to set beside A and B, e.g. DeepSeek-R1-Distill-Qwen-7B (default: beside an "
+        "evaluation of one of the table's models, its own row)",
+    )
     return parser
 
 
@@ -45,6 +56,10 @@ def main(argv: list[str] | None = None) -> list[Comparison]:
     try:
         if not args.a or not args.b:  # `make compare` without A or B
             raise RecipeError("two evaluation folders are required: make compare A=runs/X/eval/base B=...")
+        if args.reference and args.json:
+            raise RecipeError("--reference sets a table beside the printed comparisons; --json prints them alone")
+        if args.reference:
+            load_reference().row(args.reference)  # an unknown name, before any work
         names = [name for name in args.benchmarks.split(",") if name] if args.benchmarks else None
         comparisons = compare(args.a, args.b, names)
     except RecipeError as exc:
@@ -55,4 +70,9 @@ def main(argv: list[str] | None = None) -> list[Comparison]:
     else:
         print(f"A (before): {args.a}\nB (after):  {args.b}")
         print_table(comparisons)
+        published = reference_section(
+            {"A": ResultsDir(args.a).results, "B": ResultsDir(args.b).results}, args.reference
+        )
+        if published:
+            print("", *published, sep="\n")
     return comparisons

@@ -44,20 +44,40 @@ class EvaluateConfig(SamplingArguments):
         metadata={"help": "A folder of benchmark files named as in ../shared/data/benchmarks (math500.jsonl, ...)."},
     )
     max_problems: int | None = field(default=None, metadata={"help": "Evaluate the first N problems of each."})
+    benchmark_samples: dict[str, int] | str | None = field(
+        default=None,
+        metadata={"help": "Samples per problem by benchmark, as {aime24: 64, math500: 4}; others take num_samples."},
+    )
     start_over: bool = field(default=False, metadata={"help": "Delete output's results and samples first."})
+
+    @staticmethod
+    def benchmark_names(benchmarks) -> list[str]:
+        """`benchmarks` as written (a,b or a list; None: the defaults) as a list of names, each once."""
+        # the command line's parser gives None for a union with list when the flag is absent
+        benchmarks = DEFAULT_BENCHMARKS if benchmarks is None else benchmarks
+        names = [benchmarks] if isinstance(benchmarks, str) else benchmarks
+        names = [name.strip() for item in names for name in str(item).split(",") if name.strip()]  # a,b or a b
+        return list(dict.fromkeys(names))
+
+    def samples_for(self, benchmark: str) -> int:
+        """k, the samples per problem of a benchmark: benchmark_samples', else num_samples."""
+        return self.benchmark_samples.get(benchmark, self.num_samples)
 
     def __post_init__(self):
         super().__post_init__()
         if not self.model:
             raise RecipeError("--model is required (a model folder, .gguf file or Hub id)")
         check_model_path(self.model)
-        # the command line's parser gives None for a union with list when the flag is absent
-        benchmarks = DEFAULT_BENCHMARKS if self.benchmarks is None else self.benchmarks
-        names = [benchmarks] if isinstance(benchmarks, str) else benchmarks
-        names = [name.strip() for item in names for name in str(item).split(",") if name.strip()]  # a,b or a b
-        self.benchmarks = check_names(list(dict.fromkeys(names)))
+        self.benchmarks = check_names(self.benchmark_names(self.benchmarks))
         if self.max_problems is not None and self.max_problems < 1:
             raise RecipeError(f"max_problems must be >= 1, got {self.max_problems}")
+        ks = parse_structured(self.benchmark_samples, "benchmark_samples") or {}
+        for name, k in ks.items():  # a benchmark not evaluated this time may be named (a recipe's, with --benchmarks)
+            if name not in BENCHMARKS:
+                raise RecipeError(f"benchmark_samples: unknown benchmark '{name}' (valid: {', '.join(BENCHMARKS)})")
+            if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+                raise RecipeError(f"benchmark_samples.{name}: expected a whole number >= 1, got {k!r}")
+        self.benchmark_samples = ks
         files = self.data_file
         if isinstance(files, str) and "=" not in files and not files.lstrip().startswith("{"):
             if len(self.benchmarks) != 1:

@@ -1,12 +1,16 @@
 """A run's report: one evaluation table, a training summary and plots, as RUN_DIR/report.md.
 
-    python -m r1recipes.report runs/SmolLM2-135M [--output runs/SmolLM2-135M/report.md]
+    python -m r1recipes.report runs/SmolLM2-135M [--output runs/SmolLM2-135M/report.md] [--reference NAME]
+    python -m r1recipes.report runs/eval/deepseek-ai__DeepSeek-R1-Distill-Qwen-1.5B   (one evaluation folder)
 
 Reads what the stages and `python -m r1recipes.evaluate` left in the run folder: `<stage>/stage.json`,
 `<stage>/trainer_state.json` and `eval/<name>/results.json`. Anything missing is named in the report, not an
 error; a folder with no complete stage and no evaluation results is one. Plots go in `plots/` beside the
 report. The expected stages are those of `recipes/<basename of RUN_DIR>/` when that folder exists (run from the
-repository root: stages 1-4 and students, the outputs `make pipeline` writes), else stages 1-4.
+repository root: stages 1-4 and students, the outputs `make pipeline` writes), else stages 1-4. A folder with a
+results.json of its own is one evaluation (evaluate's --output, e.g. of a Hub model): its report has the
+evaluation, the published figures and the plot, no stages. Published figures (`reference.py`, R1's Table 5) go
+beside an evaluation of one of the table's models, or beside every evaluation with `--reference NAME`.
 """
 
 import argparse
@@ -22,6 +26,8 @@ from r1recipes import RecipeError
 from r1recipes.config.recipes import DISTILL, PIPELINE, RECIPES, RecipeFile, folder_recipes
 from r1recipes.evaluation.paired import compare, difference_cell, read_evaluation
 from r1recipes.evaluation.plots import pass_at_1_plot, stage_plot
+from r1recipes.evaluation.reference import load as load_reference
+from r1recipes.evaluation.reference import reference_section
 from r1recipes.evaluation.results import EVAL, RESULTS
 from r1recipes.files import STAGE_FILE, write_atomically
 
@@ -57,6 +63,7 @@ class Run:
     stages: dict[str, dict]  # complete stage -> its stage.json
     logs: dict[str, list]  # stage -> trainer_state.json's log_history
     results: dict[str, dict]  # evaluated name (base or a stage) -> results.json
+    single: bool = False  # one evaluation folder, not a run
 
 
 def expected_stages(folder: Path) -> list[str]:
@@ -72,6 +79,8 @@ def collect(folder: Path) -> Run:
     """Everything the report needs, read before anything is written."""
     if not folder.is_dir():
         raise RecipeError(f"run folder {folder} {'is not a directory' if folder.exists() else 'does not exist'}")
+    if (folder / RESULTS).is_file():  # evaluate's --output itself, e.g. runs/eval/<Hub model>
+        return Run(folder, [], [], {}, {}, {folder.name: _read_json(folder / RESULTS)}, single=True)
     subfolders = sorted(p for p in folder.iterdir() if p.is_dir() and p.name not in (EVAL, PLOTS))
     stages = {p.name: s for p in subfolders if (s := _read_json(p / STAGE_FILE)) is not None}
     states = {p.name: _read_json(p / TRAINER_STATE) for p in subfolders}
@@ -101,27 +110,33 @@ def table(header: list[str], rows: list[list[str]]) -> list[str]:
     return ["| " + " | ".join(row) + " |" for row in [header, ["---"] * len(header), *rows]]
 
 
-def eval_section(results: dict[str, dict]) -> list[str]:
+def eval_section(results: dict[str, dict], label: str = "stage") -> list[str]:
     benchmarks = sorted({b for r in results.values() for b in r.get("benchmarks", {})})
     rows = []
     for name in sorted(results, key=order):
         scores = results[name].get("benchmarks", {})
         rows.append([name, *(eval_cell(scores[b]) if b in scores else NONE for b in benchmarks)])
-    settings = {name: _settings(r.get("config", {})) for name, r in results.items()}
+    settings = {name: _settings(r.get("config", {}), r.get("benchmarks", {})) for name, r in results.items()}
     if len(set(settings.values())) == 1:
         note = f"{next(iter(settings.values()))}."
     else:
         each = [f"{name}: {settings[name]}" for name in sorted(settings, key=order)]
         note = f"Sampling differs between stages: {'; '.join(each)}."
     legend = "Each cell: pass@1 [95% CI] · mean completion length (tokens)."
-    return [*table(["stage", *benchmarks], rows), "", f"{legend} {note}"]
+    return [*table([label, *benchmarks], rows), "", f"{legend} {note}"]
 
 
-def _settings(config: dict) -> str:
-    return (
-        f"K={config.get('num_samples')} samples per problem, temperature {config.get('temperature')}, "
-        f"max_new_tokens {config.get('max_new_tokens')}"
-    )
+def _settings(config: dict, benchmarks: dict) -> str:
+    """The sampling settings in words; K by benchmark where they differ (evaluate's benchmark_samples)."""
+    ks: dict[int, list[str]] = {}
+    for name in sorted(benchmarks):
+        ks.setdefault(benchmarks[name].get("num_samples", config.get("num_samples")), []).append(name)
+    if len(ks) > 1:
+        k = "K=" + ", ".join(f"{k} ({', '.join(names)})" for k, names in ks.items())
+    else:
+        k = f"K={next(iter(ks), config.get('num_samples'))}"
+    tokens = config.get("max_new_tokens")
+    return f"{k} samples per problem, temperature {config.get('temperature')}, max_new_tokens {tokens}"
 
 
 def _number(value) -> str:
@@ -245,10 +260,14 @@ def _points(difference: float) -> str:
 
 
 def provenance_line(run: Run) -> str:
-    commits = sorted({s["git_commit"][:12] for s in run.stages.values() if s.get("git_commit")})
-    dirty = " (with uncommitted changes)" if any(s.get("git_dirty") for s in run.stages.values()) else ""
+    made = list((run.results if run.single else run.stages).values())
+    commits = sorted({s["git_commit"][:12] for s in made if s.get("git_commit")})
+    dirty = " (with uncommitted changes)" if any(s.get("git_dirty") for s in made) else ""
     commit = f"git commit {', '.join(commits)}{dirty}" if commits else "git commit unknown"
     generated = datetime.now(UTC).isoformat(timespec="seconds")
+    if run.single:
+        model = next(iter(run.results.values())).get("model")
+        return f"Evaluation folder `{run.folder}` of `{model}`, report generated {generated}; evaluated at {commit}."
     return f"Run folder `{run.folder}`, report generated {generated}; stages trained at {commit}."
 
 
@@ -267,8 +286,10 @@ def status_lines(run: Run) -> list[str]:
     return lines or ["- Every expected stage is complete, evaluated and has a training log."]
 
 
-def write_report(run: Run, output: Path) -> list[str]:
-    """Write the plots and report.md; return the evaluation and learning-signal sections for the terminal."""
+def write_report(run: Run, output: Path, reference: str | None = None) -> list[str]:
+    """Write the plots and report.md; return the evaluation, published-figures and learning-signal sections for
+    the terminal. `reference`: a row of R1's Table 5 to set beside every evaluation (else only beside those of
+    the table's models)."""
     plots = output.parent / PLOTS
     if run.results or run.logs:
         plots.mkdir(parents=True, exist_ok=True)
@@ -284,23 +305,38 @@ def write_report(run: Run, output: Path) -> list[str]:
         if stage_plot(name, run.logs[name], plots / f"{name}.png"):
             figures.append((f"{name} training curves", f"{name}.png"))
 
-    evaluation = eval_section(run.results) if run.results else [f"No evaluation results in `{run.folder / EVAL}`."]
-    rows = [training_row(n, run.stages[n], run.logs.get(n, [])) for n in sorted(run.stages, key=order)]
-    signal = signal_section(run)
+    if run.results:
+        evaluation = eval_section(run.results, "evaluation" if run.single else "stage")
+    else:
+        evaluation = [f"No evaluation results in `{run.folder / EVAL}`."]
+    published = reference_section({n: run.results[n] for n in sorted(run.results, key=order)}, reference)
+    if reference and not run.results:
+        published = [f"No evaluation to set {reference} beside."]
     lines = [f"# Report: {run.folder.name}", "", provenance_line(run), "", "## Evaluation", "", *evaluation, ""]
-    lines += ["## Learning signal", "", *signal, ""]
-    lines += ["## Training", "", *(table(TRAINING_HEADER, rows) if rows else ["No complete stage."]), ""]
-    lines += ["## Stages", "", *status_lines(run), ""]
+    if published:
+        lines += ["## Published figures", "", *published, ""]
+    signal = [] if run.single else signal_section(run)
+    if not run.single:
+        rows = [training_row(n, run.stages[n], run.logs.get(n, [])) for n in sorted(run.stages, key=order)]
+        lines += ["## Learning signal", "", *signal, ""]
+        lines += ["## Training", "", *(table(TRAINING_HEADER, rows) if rows else ["No complete stage."]), ""]
+        lines += ["## Stages", "", *status_lines(run), ""]
     links = [f"![{title}]({PLOTS}/{file})\n" for title, file in figures]  # a paragraph each, not side by side
     lines += ["## Plots", "", *(links or ["No training log, no evaluation results.\n"])]
     write_atomically(output, lambda tmp: tmp.write_text("\n".join(lines)))
-    return [*evaluation, "", *signal]
+    return [*evaluation, *(["", *published] if published else []), *(["", *signal] if signal else [])]
 
 
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m r1recipes.report", description=__doc__.split("\n")[0])
-    parser.add_argument("run_dir", help="a run folder, e.g. runs/SmolLM2-135M")
+    parser.add_argument("run_dir", help="a run folder, e.g. runs/SmolLM2-135M, or one evaluation folder")
     parser.add_argument("--output", type=Path, default=None, help="the report (default RUN_DIR/report.md)")
+    parser.add_argument(
+        "--reference",
+        default=None,
+        help="a row of R1's Table 5 to set beside every evaluation, e.g. DeepSeek-R1-Distill-Qwen-7B (default: "
+        "beside an evaluation of one of the table's models, its own row)",
+    )
     return parser
 
 
@@ -309,11 +345,13 @@ def main(argv: list[str] | None = None) -> None:
     try:
         if not args.run_dir:  # `make report` without RUN_DIR
             raise RecipeError("a run folder is required: make report RUN_DIR=runs/<MODEL>")
+        if args.reference:
+            load_reference().row(args.reference)  # an unknown name, before anything is read or written
         run = collect(Path(args.run_dir))
     except RecipeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
     output = args.output or run.folder / "report.md"
     output.parent.mkdir(parents=True, exist_ok=True)
-    evaluation = write_report(run, output)
+    evaluation = write_report(run, output, args.reference)
     print(output, *evaluation, sep="\n")

@@ -103,10 +103,15 @@ class TransformersSampler:
         )
 
     def generate(
-        self, prompt_ids: list[list[int]], positions: list[int], progress: Callable[[int], None] = lambda n: None
+        self,
+        prompt_ids: list[list[int]],
+        positions: list[int],
+        progress: Callable[[int], None] = lambda n: None,
+        num_samples: int | None = None,
     ) -> list[list[Sample]]:
-        """`num_samples` samples for each prompt; `progress(n)` is told each time n more prompts are done."""
-        k = self.config.num_samples
+        """`num_samples` (default: the config's) samples for each prompt; `progress(n)` is told each time n more
+        prompts are done."""
+        k = num_samples or self.config.num_samples
         jobs = [(p, i) for p in range(len(prompt_ids)) for i in range(k)]
         jobs.sort(key=lambda job: len(prompt_ids[job[0]]))  # similar lengths together: less padding
         results: list[list[Sample | None]] = [[None] * k for _ in prompt_ids]
@@ -183,13 +188,13 @@ class VLLMSampler:
             **cpu,
         )
 
-    def generate(self, prompt_ids, positions, progress=lambda n: None) -> list[list[Sample]]:
+    def generate(self, prompt_ids, positions, progress=lambda n: None, num_samples=None) -> list[list[Sample]]:
         from vllm import SamplingParams
 
         eos = self.tokenizer.eos_token_id
         params = [
             SamplingParams(
-                n=self.config.num_samples,
+                n=num_samples or self.config.num_samples,
                 temperature=self.config.temperature,
                 top_p=self.config.top_p,
                 max_tokens=self.config.max_new_tokens,

@@ -14,12 +14,16 @@
   - assert-style: a string of Python appended to the program. It passes when the program exits 0 having run to
     its end: a marker printed after the tests must appear, so a `sys.exit(0)` before them does not pass.
     It counts as one test case (1.0 or 0.0): counting individual asserts would mean rewriting the test code.
+    A list of such strings is that many test cases, each its own run with its own timeout (LiveCodeBench's
+    functional tests, one call of the solution's method each: `evaluation/benchmarks.py`).
   Missing, empty or malformed test cases give `None` (the row cannot be scored) and add to `code/unscorable`.
 - Score: the fraction of test cases passed; with `binary`, 1.0 when all pass and else 0.0 (a completion's
   remaining runs are skipped after its first failure).
 - Bounds: every run is a sandboxed process (see `sandbox.py`) with a wall-clock `timeout` in seconds (runs
   that hit it add to `code/timeouts`); `max_workers` run at once, so a batch takes at most about
   ceil(runs / max_workers) * timeout.
+- `common_imports`: run the program after `COMMON_IMPORTS`, the standard modules and names competitive programs
+  use unimported (LeetCode's starter code names `List` without importing it), as LiveCodeBench runs programs.
 
 Departures: the R1 report checks code with test cases through a compiler but gives no harness; open-r1 sends
 programs to a remote sandbox service (E2B, Piston) and scores the fraction passed. This runs them locally in
@@ -44,13 +48,34 @@ from r1recipes.rewards.sandbox import (
     DEFAULT_TIMEOUT,
     run_untrusted,
 )
+from r1recipes.rewards.settings import flag
 from r1recipes.rewards.text import completion_text
 
 DEFAULT_MAX_WORKERS = 4  # sandboxed runs at once; more than the free cores makes wall-clock timeouts noisy
 
 _PYTHON_TAGS = frozenset({"python", "py", "python3", "py3"})
 
-TestCases = list[tuple[str, str]] | str  # stdin/stdout pairs, or assert-style test code
+TestCases = list[tuple[str, str]] | list[str] | str  # stdin/stdout pairs, or assert-style test code
+
+_STAR_IMPORTED = (
+    "string", "re", "datetime", "collections", "heapq", "bisect", "copy", "math", "random", "statistics", "itertools",
+    "functools", "operator", "io", "sys", "json",
+)  # fmt: skip
+COMMON_IMPORTS = (
+    "".join(f"from {module} import *\n" for module in _STAR_IMPORTED)
+    + "from builtins import *\n"  # back to the builtins the star imports shadow (pow, open, compile, ...)
+    + "from typing import *\n"
+    + f"import {', '.join(_STAR_IMPORTED)}\n"
+    + "sys.setrecursionlimit(50000)\n"
+)
+
+
+def with_common_imports(program: str) -> str:
+    """The program after `COMMON_IMPORTS`; its `from __future__` imports, which must come first, before them."""
+    lines = program.splitlines()
+    future = [line for line in lines if line.startswith("from __future__ import")]
+    rest = [line for line in lines if not line.startswith("from __future__ import")]
+    return "\n".join([*future, COMMON_IMPORTS, *rest])
 
 
 def last_python_block(text: str) -> str | None:
@@ -84,6 +109,8 @@ def parse_test_cases(value) -> TestCases | None:
             pass  # not JSON: assert-style test code
     if isinstance(value, str):
         return value if value.strip() else None
+    if isinstance(value, list | tuple) and value and all(isinstance(case, str) for case in value):
+        return list(value) if all(case.strip() for case in value) else None  # several assert-style tests
     if isinstance(value, Mapping) and "test_cases" in value:  # `verification_info`: {language, test_cases}
         if value.get("language", "python") != "python":
             return None
@@ -140,18 +167,20 @@ def code_reward(
     file_size_mb: int = DEFAULT_FILE_SIZE_MB,
     max_processes: int = DEFAULT_MAX_PROCESSES,
     max_workers: int = DEFAULT_MAX_WORKERS,
+    common_imports: bool = False,
     **kwargs,
 ) -> list[float | None]:
     """Fraction of the row's test cases the completion's last Python block passes (see the module docstring).
 
     Settings: `timeout` seconds of wall clock per run (5.0), `memory_mb` of address space per process (1024),
     `file_size_mb` for any file, stdout included, and the work directory (16), `max_processes` processes and
-    threads (16), `max_workers` runs at once (4).
+    threads (16), `max_workers` runs at once (4), `common_imports` before the program (false).
     """
     if timeout <= 0 or min(memory_mb, file_size_mb, max_processes, max_workers) < 1:
         raise RecipeError(
             "reward_kwargs.code: timeout must be > 0 and memory_mb, file_size_mb, max_processes, max_workers >= 1"
         )
+    flag("code", "common_imports", common_imports)
     limits = {"timeout": timeout, "memory_mb": memory_mb, "file_size_mb": file_size_mb, "max_processes": max_processes}
     column = test_cases if test_cases is not None else verification_info
     rows = list(column) if column is not None else []
@@ -167,6 +196,8 @@ def code_reward(
         if program is None:
             scores[index] = 0.0
             continue
+        if common_imports:
+            program = with_common_imports(program)
         cases = [cases] if isinstance(cases, str) else cases
         num_cases[index] = len(cases)
         runs.extend((index, program, case) for case in cases)

@@ -96,6 +96,11 @@ def format_check(result: RecipeCheck) -> str:
         lines.append(f"  work: {_count(w['rows'])} rows, {_count(w['epochs'])} epochs, "
                      f"{_count(w['optimizer_steps'])} steps x {w['sequences_per_step']} sequences of <= "
                      f"{w['tokens_per_sequence']} tokens; tokens <= {_count(w['trained_tokens'])}")  # fmt: skip
+    elif sized.runner == "evaluate":
+        each = ", ".join(f"{name} {_count(b['problems'])} x {b['samples']}" for name, b in w["benchmarks"].items())
+        lines.append(f"  work: {each} = {_count(w['completions'])} completions, tokens <= "
+                     f"{_count(w['generated_tokens'])}; one model of the {w['models']} evaluated, "
+                     f"sized for the largest")  # fmt: skip
     else:
         lines.append(f"  work: {_count(w['prompts'])} prompts, {_count(w['completions'])} completions, "
                      f"tokens <= {_count(w['generated_tokens'])}")  # fmt: skip
@@ -113,6 +118,8 @@ def format_check(result: RecipeCheck) -> str:
         lines.append(f"  time: <= {t['hours']:,.1f} h on {gpus} ({t['generation_hours']:,.1f} h generating, "
                      f"{t['training_hours']:,.1f} h training; {rates}) = {t['gpu_hours']:,.0f} GPU-h, "
                      f"~${t['cost_usd']:,.0f} at ${price:g}/GPU-h")  # fmt: skip
+    if t.get("gpu_hours_all") is not None:
+        lines.append(f"  all {w['models']} evaluations: {t['gpu_hours_all']:,.0f} GPU-h, ~${t['cost_usd_all']:,.0f}")
     if t.get("judge_hours") is not None:  # stage 3's CPU side, at the rate the benchmark measured
         verifiers = sized.settings.int("verify_processes")
         if not verifiers:

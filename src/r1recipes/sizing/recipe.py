@@ -64,6 +64,10 @@ DEFAULT_GPU_MEMORY_GIB = CARDS_GIB["H100 80GB"]  # the card every GPU recipe her
 ALL_PHASES = ("generate", "update", "step")
 # PEFT's target modules for Llama and Qwen2 models when a recipe names none
 PEFT_DEFAULT_TARGETS = ["q_proj", "v_proj"]
+SAMPLERS = ("generate", "evaluate")  # runners that only sample: a vLLM engine or transformers, no training
+# GPUs an evaluation runs on, data parallel, unless GPUS= says: a node of the size the GPU recipes are sized for
+# (slurm/pipeline.sh's R1_EVAL_GPUS)
+EVALUATION_GPUS = 8
 
 
 def read_model_config(model: str) -> dict:
@@ -100,10 +104,12 @@ def model_shape(model: str, config: dict | None = None) -> ModelShape:
 
 
 def starting_model(recipe: RecipeFile, owners: dict[str, Path]) -> str:
-    """The model a recipe trains; another recipe's output not made yet is followed back to where that started."""
-    model = recipe.config.get("model_name_or_path")
+    """The model a recipe trains (an evaluation recipe: the `model` it is given); another recipe's output not made
+    yet is followed back to where that started."""
+    key = "model" if recipe.runner == "evaluate" else "model_name_or_path"
+    model = recipe.config.get(key)
     if not isinstance(model, str) or not model:
-        raise RecipeError(f"{recipe.path}: model_name_or_path is required")
+        raise RecipeError(f"{recipe.path}: {key} is required")
     seen = set()
     while os.path.normpath(model) in owners and not (Path(model) / "config.json").is_file():
         source = owners[os.path.normpath(model)]
@@ -202,13 +208,15 @@ def size(recipe: RecipeFile, hardware: Hardware, owners: dict[str, Path], extra:
     elif recipe.runner == "generate":  # engines of tensor_parallel_size GPUs: Slurm's shards, else GPUS per node
         engine = _whole(config, "tensor_parallel_size", recipe.path)
         gpus = engine * hardware.shards if hardware.shards else (hardware.gpus or engine) * hardware.nodes
+    elif recipe.runner == "evaluate":  # data parallel over a node: GPUS, else the node the GPU recipes are sized for
+        gpus = hardware.gpus or EVALUATION_GPUS
     elif config.get("use_vllm") and config.get("vllm_mode") == "server":
         server_gpus = per_node  # the last node serves; slurm/pipeline.sh gives such a recipe 2 nodes at least
         gpus = per_node * (max(hardware.nodes, 2) - 1)
         server_tensor_parallel(per_node)
     else:
         gpus = per_node * hardware.nodes
-    settings = parse_recipe(recipe, gpus if recipe.runner != "generate" else 1)
+    settings = parse_recipe(recipe, gpus if recipe.runner not in SAMPLERS else 1)
     launch_name = (chosen or settings.get("accelerate")) if on_gpu else chosen or None
     model = starting_model(recipe, owners)
     model_config = read_model_config(model)  # read once: the shape and the dtype `auto` loads
@@ -314,7 +322,7 @@ def memory_plan(sized: Sized) -> MemoryPlan:
     """Memory per device of one recipe, by item and phase; vLLM's figures in plan.facts."""
     s, shape, gib = sized.settings, sized.shape, sized.hardware.gpu_memory_gib
     plan = MemoryPlan()
-    if sized.runner == "generate":
+    if sized.runner in SAMPLERS:
         if s.get("backend") == "vllm" and sized.on_gpu:
             engine = Vllm(float(s["gpu_memory_utilization"]), vllm_context(s, shape), s.int("tensor_parallel_size", 1))
             plan.facts["vllm"] = vllm_memory(shape, engine, gib, plan)
@@ -371,6 +379,26 @@ def dataset_rows(settings: Settings, owners: dict[str, Path]) -> int | None:
     return DATASET_ROWS.get((name, settings.get("dataset_config")))
 
 
+# Problems of each benchmark (r1recipes.evaluation.benchmarks; the package's own tasks generate GENERATED_ROWS)
+BENCHMARK_PROBLEMS = {
+    "aime24": 30, "amc23": 40, "math500": 500, "gsm8k": 1_319, "minerva": 272, "olympiadbench": 675,
+    "gpqa_diamond": 198,
+    # R1's window, August 2024 to January 2025: release_v5's 880 problems (May 2023 - Jan 2025) less release_v3's 612
+    # (May 2023 - Jul 2024), the dataset card's counts
+    "livecodebench": 268,
+}  # fmt: skip
+
+
+def benchmark_problems(name: str, max_problems: int | None) -> int | None:
+    """Problems an evaluation of a benchmark samples: its size, at most max_problems; None when unknown."""
+    from r1recipes.evaluation.benchmarks import BENCHMARKS, GENERATED_ROWS
+
+    count = GENERATED_ROWS if BENCHMARKS[name].generate else BENCHMARK_PROBLEMS.get(name)
+    if count is None:
+        return max_problems
+    return min(count, max_problems) if max_problems else count
+
+
 def prompts_by_task(settings: Settings) -> dict[str, int] | None:
     """A generation recipe's prompts by task, source after source as generate.py reads them: a source's rows are
     a local JSONL file's (tasks read from its rows), DATASET_ROWS' or, uncounted, its `max_rows` (an upper bound);
@@ -424,9 +452,9 @@ def decoding(sized: Sized, plan: MemoryPlan) -> Decoding | None:
     if not facts:
         return None
     s = sized.settings
-    completion = s.int("max_new_tokens") if sized.runner == "generate" else s.int("max_completion_length", 512)
+    completion = s.int("max_new_tokens") if sized.runner in SAMPLERS else s.int("max_completion_length", 512)
     context = vllm_context(s, sized.shape)
-    tp = s.int("tensor_parallel_size" if sized.runner == "generate" else "vllm_tensor_parallel_size", 1)
+    tp = s.int("tensor_parallel_size" if sized.runner in SAMPLERS else "vllm_tensor_parallel_size", 1)
     if "vllm_server" in plan.facts:
         tp = server_tensor_parallel(sized.server_gpus)
     return Decoding(facts["concurrent"], max(context - completion, 0) + completion / 2, tp)
@@ -445,6 +473,15 @@ def work_and_time(sized: Sized, plan: MemoryPlan, owners: dict[str, Path]) -> tu
         completions = rows * s.int("num_samples", 4) if rows is not None else None
         generated = completions * s.int("max_new_tokens", 4096) if completions is not None else None
         work.update(prompts=rows, completions=completions, generated_tokens=generated, keepable=keepable_rows(s))
+    elif sized.runner == "evaluate":
+        problems = {name: benchmark_problems(name, s.int("max_problems") or None) for name in s["benchmarks"]}
+        samples = {name: s["benchmark_samples"].get(name, s.int("num_samples", 4)) for name in problems}
+        known = all(n is not None for n in problems.values())
+        completions = sum(problems[name] * samples[name] for name in problems) if known else None
+        generated = completions * s.int("max_new_tokens", 4096) if completions else None
+        work.update(benchmarks={name: {"problems": problems[name], "samples": samples[name]} for name in problems},
+                    prompts=sum(problems.values()) if known else None, completions=completions,
+                    generated_tokens=generated)  # fmt: skip
     else:
         run = training(sized)
         per_step = run.micro_batch * run.accumulation * gpus  # sequences (completions) per optimizer step
@@ -545,6 +582,8 @@ def disk_bytes(sized: Sized, work: dict) -> float:
     if sized.runner == "generate":
         kept = (work.get("keepable") or {}).get("reasoning")
         return kept * s.int("max_new_tokens", 4096) * BYTES_PER_TOKEN_ON_DISK if kept else 0
+    if sized.runner == "evaluate":  # samples.jsonl: every completion as text, ~4 characters a token
+        return (work.get("generated_tokens") or 0) * 4
     adapters = lora_params(shape, s)
     checkpoint = adapters * 16 if adapters else shape.params * 14
     final = adapters * 4 if adapters else shape.params * 2

@@ -6,19 +6,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from r1recipes import RecipeError
-from r1recipes.config.checks import assign_overrides, check_overrides
+from r1recipes.config.checks import TRAINERS, assign_overrides, check_overrides
 from r1recipes.config.recipes import (
+    EVALUATION,
     RecipeFile,
+    evaluation_for,
     folder_recipes,
     producers,
     stage_files,
 )
+from r1recipes.evaluation.results import EVAL
 from r1recipes.sizing.estimate import (
     GIB,
     MemoryPlan,
 )
 from r1recipes.sizing.recipe import (
     CARDS_GIB,
+    SAMPLERS,
     Hardware,
     Sized,
     disk_bytes,
@@ -32,7 +36,7 @@ from r1recipes.sizing.recipe import (
 def candidates(sized: Sized, plan: MemoryPlan):
     """Single changes to try when a recipe does not fit, in order: (description, overrides, hardware)."""
     s, config, cluster = sized.settings, sized.recipe.config, sized.hardware
-    if sized.runner != "generate":
+    if sized.runner not in SAMPLERS:
         if not (s.get("activation_checkpointing") or s.get("gradient_checkpointing")):
             yield "activation_checkpointing: true", {"activation_checkpointing": True}, {}
         batch = s.int("per_device_train_batch_size", 8)
@@ -52,17 +56,17 @@ def candidates(sized: Sized, plan: MemoryPlan):
         for value in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9):
             if value > float(s.get(share) or 0):
                 yield f"{share}: {value}", {share: value}, {}
-    if sized.runner == "generate" and s.get("backend") == "vllm":
+    if sized.runner in SAMPLERS and s.get("backend") == "vllm":
         for tp in (2, 4, 8):
             if tp > s.int("tensor_parallel_size", 1):
                 yield f"tensor_parallel_size: {tp}", {"tensor_parallel_size": tp}, {}
     if not sized.on_gpu:  # a CPU run: ZeRO-3 over its processes, if several; the rest are GPU changes
-        if sized.gpus > 1 and sized.sharding != "zero3" and sized.runner != "generate":
+        if sized.gpus > 1 and sized.sharding != "zero3" and sized.runner not in SAMPLERS:
             yield "ACCELERATE=cpu_zero3", {}, {"accelerate": "cpu_zero3"}
         return
-    if sized.runner != "generate" and sized.gpus > 1 and sized.sharding not in ("zero3", "fsdp"):
+    if sized.runner not in SAMPLERS and sized.gpus > 1 and sized.sharding not in ("zero3", "fsdp"):
         yield "ACCELERATE=zero3", {}, {"accelerate": "zero3"}
-    if sized.runner != "generate":
+    if sized.runner not in SAMPLERS:
         per_node = cluster.gpus or int(config.get("num_processes") or 1)
         for more in (2, 4, 8):
             if per_node < more:
@@ -133,7 +137,7 @@ class RecipeCheck:
             why = f"ACCELERATE={chosen}, {sized.gpus} processes" if chosen else "a CPU recipe: no num_processes"
             return f"CPU, {available(sized):.1f} GiB RAM ({why})"
         launch = sized.sharding
-        if sized.runner == "generate":
+        if sized.runner in SAMPLERS:
             backend = sized.settings.get("backend")
             tp = sized.settings.int("tensor_parallel_size", 1)
             launch = f"vLLM engines of {tp} GPU{'s' * (tp > 1)}" if backend == "vllm" else f"{backend} backend"
@@ -180,9 +184,48 @@ def check_recipe(recipe: RecipeFile, hardware: Hardware, owners: dict[str, Path]
 
 
 def check_folder(folder: Path, hardware: Hardware, overrides: list[str] | None = None) -> list[RecipeCheck]:
-    """Every recipe of a model folder: the pipeline's in order (stages, students), then any other."""
+    """Every recipe of a model folder: the pipeline's in order (stages, students), then any other, then each
+    evaluation recipe (ARGS are not theirs: EVAL_ARGS are)."""
     listed = folder_recipes(folder)
     paths = listed + [p for p in stage_files(folder) if p not in listed]
     owners = producers()
     shares = assign_overrides(paths, overrides or [])
-    return [check_recipe(RecipeFile.load(p, shares[p]), hardware, owners) for p in paths]
+    recipes = [RecipeFile.load(p, shares[p]) for p in paths]
+    results = [check_recipe(recipe, hardware, owners) for recipe in recipes]
+    folder_of_evaluations = str(Path(recipes[0].output_dir).parent / EVAL) if recipes else EVAL
+    return results + [
+        check_evaluation(path, models, folder_of_evaluations, hardware, owners)
+        for path, models in evaluated(recipes).items()
+    ]
+
+
+def evaluated(recipes: list[RecipeFile]) -> dict[Path, list[str]]:
+    """Each evaluation recipe of the folder and the models it evaluates (the pipeline's: the starting model and
+    every trained stage; eval_<name>.yaml: that output), starting models first."""
+    if not recipes:
+        return {}
+    folder, found = recipes[0].path.parent, {}
+    pipeline = [r for r in recipes if r.path in folder_recipes(folder)]
+    if pipeline and (folder / EVALUATION).is_file():
+        found.setdefault(folder / EVALUATION, []).append(str(pipeline[0].config.get("model_name_or_path")))
+    for recipe in recipes:
+        name = Path(recipe.output_dir).name
+        path = evaluation_for(folder, name, specific_only=recipe not in pipeline)
+        if recipe.runner in TRAINERS and path is not None:
+            found.setdefault(path, []).append(recipe.output_dir)
+    return found
+
+
+def check_evaluation(
+    path: Path, models: list[str], output: str, hardware: Hardware, owners: dict[str, Path]
+) -> RecipeCheck:
+    """An evaluation recipe sized for the largest model it evaluates (into `output`), its time and cost for all."""
+    shapes = {model: size(RecipeFile.load(path, ["--model", model, "--output", output]), hardware, owners)
+              for model in models}  # fmt: skip
+    largest = max(shapes, key=lambda model: shapes[model].shape.params)
+    result = check_recipe(RecipeFile.load(path, ["--model", largest, "--output", output]), hardware, owners)
+    result.work["models"] = len(models)
+    if result.time.get("gpu_hours") is not None:
+        result.time["gpu_hours_all"] = round(result.time["gpu_hours"] * len(models), 1)
+        result.time["cost_usd_all"] = round(result.time["cost_usd"] * len(models))
+    return result
