@@ -73,7 +73,7 @@ def test_make_check_sizes_both_stages_for_one_gpu(monkeypatch, capsys):
         pipeline_main(["check", "--model", "gpu-smoke", "--gpus", "1"])
     out = capsys.readouterr().out
     assert exit_info.value.code == 0, out
-    assert "2 of 2 recipes fit" in out and out.count("1 x 79.6 GiB GPU") == 2
+    assert "3 of 3 recipes fit" in out and out.count("1 x 79.6 GiB GPU") == 3  # both stages and the evaluation
 
 
 def write_stage(folder: Path, resumed_from: str | None, history: list[dict], peak: float | None) -> Path:

@@ -60,7 +60,7 @@ from r1recipes.config.recipes import (
     stage_files,
     stage_recipes,
 )
-from r1recipes.evaluation.config import EvaluateConfig
+from r1recipes.evaluation.benchmarks import benchmark_names
 from r1recipes.evaluation.results import EVAL, ResultsDir
 from r1recipes.sizing import check
 from r1recipes.training import tracking
@@ -210,7 +210,7 @@ def plan_lines(folder: Path, overrides: list[str] = ()) -> list[str]:
 
     def evaluated(name: str, model: str) -> str:
         output = run_dir / EVAL / name
-        benchmarks = EvaluateConfig.benchmark_names(RecipeFile.load(recipe_of[name]).config.get("benchmarks"))
+        benchmarks = benchmark_names(RecipeFile.load(recipe_of[name]).config.get("benchmarks"))
         state = "complete" if set(benchmarks) <= ResultsDir(str(output)).finished() else "todo"
         arguments = shlex.join(["--model", model, "--output", str(output)])
         return "\t".join([str(recipe_of[name]), "evaluate", str(output), state, arguments])

@@ -190,7 +190,8 @@ def smoke() -> list[dict]:
     for name, model in (("base", BASE), ("stage1", str(stage1)), ("stage2", str(stage2))):
         output = RUN / "eval" / name
         peak = evaluate_here(model, output)
-        rows.append(row(f"evaluate: {name}", peak, None, generated_tokens_per_second(output), "generated"))
+        estimate = estimates.get(EVALUATION)  # sized for the largest model it evaluates: all three are one size
+        rows.append(row(f"evaluate: {name}", peak, estimate, generated_tokens_per_second(output), "generated"))
     seconds = round(time.monotonic() - started)
     what = f"{card.name} ({card.total_memory / GIB:.1f} GiB), torch {torch.__version__}"
     print(f"\nmake gpu-smoke on {what}, {seconds} s\n{table(rows)}\n{MEASURED}")

@@ -322,6 +322,18 @@ BENCHMARKS = {
 }
 
 
+DEFAULT_BENCHMARKS = "math500,aime24,amc23,gsm8k"
+
+
+def benchmark_names(benchmarks) -> list[str]:
+    """`benchmarks` as written (a,b or a list; None: the defaults) as a list of names, each once."""
+    # the command line's parser gives None for a union with list when the flag is absent
+    benchmarks = DEFAULT_BENCHMARKS if benchmarks is None else benchmarks
+    names = [benchmarks] if isinstance(benchmarks, str) else benchmarks
+    names = [name.strip() for item in names for name in str(item).split(",") if name.strip()]  # a,b or a b
+    return list(dict.fromkeys(names))
+
+
 def check_names(names: list[str]) -> list[str]:
     unknown = [n for n in names if n not in BENCHMARKS]
     if unknown or not names:

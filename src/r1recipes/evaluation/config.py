@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from r1recipes import RecipeError
 from r1recipes.config.arguments import SamplingArguments, parse_structured
 from r1recipes.config.paths import check_model_path, looks_local
-from r1recipes.evaluation.benchmarks import BENCHMARKS, check_names
+from r1recipes.evaluation.benchmarks import BENCHMARKS, DEFAULT_BENCHMARKS, benchmark_names, check_names
 from r1recipes.evaluation.results import EVAL
 
 # Fields that change how fast an evaluation goes, or what else it covers, never a benchmark's results
@@ -16,9 +16,6 @@ EVALUATE_RUNTIME_FIELDS = (
     "backend", "batch_size", "tensor_parallel_size", "gpu_memory_utilization", "max_model_length", "benchmarks",
     "data_file", "data_dir", "output", "start_over",
 )  # fmt: skip
-
-
-DEFAULT_BENCHMARKS = "math500,aime24,amc23,gsm8k"
 
 
 @dataclass
@@ -50,15 +47,6 @@ class EvaluateConfig(SamplingArguments):
     )
     start_over: bool = field(default=False, metadata={"help": "Delete output's results and samples first."})
 
-    @staticmethod
-    def benchmark_names(benchmarks) -> list[str]:
-        """`benchmarks` as written (a,b or a list; None: the defaults) as a list of names, each once."""
-        # the command line's parser gives None for a union with list when the flag is absent
-        benchmarks = DEFAULT_BENCHMARKS if benchmarks is None else benchmarks
-        names = [benchmarks] if isinstance(benchmarks, str) else benchmarks
-        names = [name.strip() for item in names for name in str(item).split(",") if name.strip()]  # a,b or a b
-        return list(dict.fromkeys(names))
-
     def samples_for(self, benchmark: str) -> int:
         """k, the samples per problem of a benchmark: benchmark_samples', else num_samples."""
         return self.benchmark_samples.get(benchmark, self.num_samples)
@@ -68,7 +56,7 @@ class EvaluateConfig(SamplingArguments):
         if not self.model:
             raise RecipeError("--model is required (a model folder, .gguf file or Hub id)")
         check_model_path(self.model)
-        self.benchmarks = check_names(self.benchmark_names(self.benchmarks))
+        self.benchmarks = check_names(benchmark_names(self.benchmarks))
         if self.max_problems is not None and self.max_problems < 1:
             raise RecipeError(f"max_problems must be >= 1, got {self.max_problems}")
         ks = parse_structured(self.benchmark_samples, "benchmark_samples") or {}
