@@ -273,9 +273,10 @@ def test_launch_commands(tree, monkeypatch):
 def test_plan_and_get_read_recipes_for_slurm(tree):
     complete("runs/tiny/stage1")
     lines = [line.split("\t") for line in plan_lines(model_folder("tiny"))]
-    base = "--model runs/models/tiny --output runs/tiny/eval/base"  # the evaluations: before and after each stage
-    assert lines[0] == ["recipes/tiny/eval.yaml", "evaluate", "runs/tiny/eval/base", "todo", base]
-    assert lines[1] == ["recipes/tiny/stage1_cold_start_sft.yaml", "sft", "runs/tiny/stage1", "complete", ""]
+    # the evaluations: the starting model's, here after the first job, which builds it (Slurm), then each stage's
+    base = "--model runs/models/tiny --output runs/tiny/eval/base"
+    assert lines[0] == ["recipes/tiny/stage1_cold_start_sft.yaml", "sft", "runs/tiny/stage1", "complete", ""]
+    assert lines[1] == ["recipes/tiny/eval.yaml", "evaluate", "runs/tiny/eval/base", "todo", base]
     assert lines[2][:4] == ["recipes/tiny/eval.yaml", "evaluate", "runs/tiny/eval/stage1", "todo"]
     assert lines[5] == ["recipes/tiny/stage3_rejection_sampling.yaml", "generate", "runs/tiny/stage3_data", "todo", ""]
     assert [line[1] for line in lines].count("evaluate") == 6  # the base model, stages 1-4, the student

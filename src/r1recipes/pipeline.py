@@ -199,8 +199,9 @@ def _call(command: list[str], extra_env: dict[str, str] | None = None) -> None:
 def plan_lines(folder: Path, overrides: list[str] = ()) -> list[str]:
     """`recipe runner output complete|todo arguments`, one line per step of `make pipeline`, tab-separated: each
     recipe, its share of `overrides` (`assign_overrides`) last, quoted for a shell; with an evaluation recipe,
-    the evaluations too (the starting model's first, each trained stage's after it), their last field the
-    evaluation's `--model` and `--output`."""
+    the evaluations too (the starting model's first, or after the first recipe when the package builds it and
+    it is not built yet; each trained stage's after it), their last field the evaluation's `--model` and
+    `--output`."""
     paths = folder_recipes(folder)
     shares = assign_overrides(paths, list(overrides))
     recipes = [RecipeFile.load(path, shares[path]) for path in paths]
@@ -216,11 +217,16 @@ def plan_lines(folder: Path, overrides: list[str] = ()) -> list[str]:
         return "\t".join([str(recipe_of[name]), "evaluate", str(output), state, arguments])
 
     lines = []
-    if "base" in recipe_of:
-        lines.append(evaluated("base", str(recipes[0].config.get("model_name_or_path", ""))))
+    base = str(recipes[0].config.get("model_name_or_path", "")) if recipes else ""
+    # a starting model the package builds is built by the first job (slurm/pipeline.sh): evaluated after it
+    built_first = base in BUILT_INPUTS and not os.path.exists(base)
+    if "base" in recipe_of and not built_first:
+        lines.append(evaluated("base", base))
     for path, recipe in zip(paths, recipes, strict=True):
         state = "complete" if recipe.complete else "todo"
         lines.append("\t".join([str(path), recipe.runner, recipe.output_dir, state, shlex.join(shares[path])]))
+        if "base" in recipe_of and built_first and path == paths[0]:
+            lines.append(evaluated("base", base))
         name = Path(recipe.output_dir).name
         if recipe.runner in TRAINERS and name in recipe_of:
             lines.append(evaluated(name, recipe.output_dir))
