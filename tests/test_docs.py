@@ -72,8 +72,8 @@ COMMANDS = {
     "make pipeline MODEL=SmolLM2-135M": SmokedBy("make demo DEMO=tiny", "the pipeline `make demo` runs, offline"),
     "make rl-demo": NotRun("about 35 min; tests/test_pipeline.py's slow test runs it with smaller evaluations"),
     "make test": NotRun("the fast suite, this file's fast tests included: `.ci/run` runs it"),
-    "make check MODEL=Qwen2.5-7B": Runs(shows="8 of 8 recipes fit"),
-    "make check MODEL=Qwen2.5-7B GPUS=8 GPU_MEMORY_GB=140.4": Runs(shows="8 of 8 recipes fit"),
+    "make check MODEL=Qwen2.5-7B": Runs(shows="10 of 10 recipes fit"),  # 8 recipes and 2 evaluations
+    "make check MODEL=Qwen2.5-7B GPUS=8 GPU_MEMORY_GB=140.4": Runs(shows="10 of 10 recipes fit"),
     "make fork FROM=Qwen2.5-3B TO=my-countdown": Runs(
         shows="recipes/my-countdown: forked from Qwen2.5-3B",
         writes="recipes/my-countdown/tinyzero_countdown_grpo.yaml",
@@ -86,7 +86,8 @@ COMMANDS = {
     ),
     "make zero MODEL=Qwen2.5-7B": StopsWithoutGpu("recipes/Qwen2.5-7B/zero_grpo.yaml"),
     "make tinyzero MODEL=Qwen2.5-3B": StopsWithoutGpu("recipes/Qwen2.5-3B/tinyzero_countdown_grpo.yaml"),
-    "slurm/pipeline.sh Qwen2.5-7B": SubmitsToSlurm(jobs=8),  # 6 training jobs, stage 3's array and its merge
+    # 6 training jobs, stage 3's array and its merge, 7 evaluations (the starting model, stages 1-4, 2 students)
+    "slurm/pipeline.sh Qwen2.5-7B": SubmitsToSlurm(jobs=15),
 }
 SHELL = {"bash", "sh", "shell"}
 
