@@ -205,7 +205,8 @@ def evaluated(recipes: list[RecipeFile]) -> dict[Path, list[str]]:
     if not recipes:
         return {}
     folder, found = recipes[0].path.parent, {}
-    pipeline = [r for r in recipes if r.path in folder_recipes(folder)]
+    listed = set(folder_recipes(folder))  # read once, not once per recipe
+    pipeline = [r for r in recipes if r.path in listed]
     if pipeline and (folder / EVALUATION).is_file():
         found.setdefault(folder / EVALUATION, []).append(str(pipeline[0].config.get("model_name_or_path")))
     for recipe in recipes:
