@@ -53,8 +53,7 @@ def score(answer_text: str, nums: list[int], target: int, **settings) -> float |
         ("(1 + 2) = +3", [1, 2], 3, 1.0),
         # not arithmetic: nothing
         ("2(3 + 1)", [2, 3, 1], 8, 0.0),  # no implicit multiplication
-        ("3 × 4", [3, 4], 12, 0.0),
-        ("2.", [2], 2, 0.0),
+        ("2..", [2], 2, 0.0),  # one full stop ends a sentence, two do not
         (".5 + 1", [1], 2, 0.0),
         ("- ", [1], 1, 0.0),
         ("1 + -", [1], 1, 0.0),
@@ -69,6 +68,91 @@ def score(answer_text: str, nums: list[int], target: int, **settings) -> float |
 )
 def test_scores(answer, nums, target, expected):
     assert score(answer, nums, target) == expected
+
+
+@pytest.mark.parametrize(
+    "answer, nums, target, expected",
+    [
+        # right answers in common and LaTeX notation are right
+        ("43 + (6 × 36)", [43, 36, 6], 259, 1.0),
+        ("43 + (6 ⋅ 36)", [43, 36, 6], 259, 1.0),
+        ("43 + (6 · 36)", [43, 36, 6], 259, 1.0),
+        (r"43 + (6 \times 36)", [43, 36, 6], 259, 1.0),
+        (r"43+6\times36", [43, 36, 6], 259, 1.0),
+        (r"43 + (6 \cdot 36)", [43, 36, 6], 259, 1.0),
+        ("(8 ÷ 3) × 3", [8, 3, 3], 8, 1.0),
+        (r"(8 \div 3) \times 3", [8, 3, 3], 8, 1.0),
+        ("26 + (97 − 18)", [26, 97, 18], 105, 1.0),  # U+2212, the minus sign
+        ("26 + (97 – 18)", [26, 97, 18], 105, 1.0),  # U+2013, an en dash
+        (r"\left(97 - 18\right) + 26", [26, 97, 18], 105, 1.0),
+        (r"\frac{8}{3} \times 3", [8, 3, 3], 8, 1.0),
+        (r"\dfrac{8}{3} \cdot 3", [8, 3, 3], 8, 1.0),
+        (r"\frac{\frac{96}{4}}{2} + 1", [96, 4, 2, 1], 13, 1.0),  # fractions nest
+        ("$43 + (6 * 36)$", [43, 36, 6], 259, 1.0),
+        ("$$43 + (6 * 36)$$", [43, 36, 6], 259, 1.0),
+        (r"\(2 + (8 + 23)\)", [2, 8, 23], 33, 1.0),
+        (r"\[ 2 + (8 + 23) \]", [2, 8, 23], 33, 1.0),
+        (r"\boxed{2 + (8 + 23)}", [2, 8, 23], 33, 1.0),
+        (r"\fbox{2 + (8 + 23)}", [2, 8, 23], 33, 1.0),
+        ("26 + (97 - 18).", [26, 97, 18], 105, 1.0),  # a sentence's full stop
+        ("2.", [2], 2, 1.0),
+        (r"$\boxed{43 + 6 \times 36}$.", [43, 36, 6], 259, 1.0),
+        (r"$43 + 6 \times 36.$", [43, 36, 6], 259, 1.0),  # the full stop inside the wrapper
+        (r"\boxed{43 + 6 \times 36 = 259}", [43, 36, 6], 259, 1.0),
+        ("43 + 6 × 36 = 259.", [43, 36, 6], 259, 1.0),  # a stated result, then a full stop
+        ("1 − 3 = −2", [1, 3], -2, 1.0),
+        # wrong in the new notation: the well-formed score, like wrong ASCII
+        ("43 × (6 + 36)", [43, 36, 6], 259, 0.1),
+        (r"$43 + (6 \times 36)$", [43, 36, 6], 260, 0.1),
+        (r"\boxed{2 \times (8 + 23)}", [2, 8, 23], 33, 0.1),
+        ("26 + (97 − 18) = 106.", [26, 97, 18], 105, 0.1),  # a false stated result
+        (r"\frac{8}{3 - 3} \times 3", [8, 3, 3, 3], 8, 0.1),  # divides by zero
+        (r"\boxed{43 + 6 \times 36}", [43, 36], 259, 0.1),  # wrong numbers
+        ("−1 + 83 + 49", [1, 83, 49], 131, 0.1),  # a unary minus sign still breaks the rules
+        (r"\frac{-8}{3} \times 3", [8, 3, 3], -8, 0.1),
+        ("3.5.", [3], 3, 0.1),  # the full stop goes, the decimal stays
+        ("2 × 3.5", [2, 3, 5], 7, 0.1),
+        ("$2^3$", [2, 3], 8, 0.1),  # an exponent in LaTeX still breaks the rules
+        # still not arithmetic
+        (r"\boxed{}", [1, 2], 3, 0.0),
+        ("$$", [1, 2], 3, 0.0),
+        ("$1 + 2", [1, 2], 3, 0.0),
+        (r"\(1 + 2\]", [1, 2], 3, 0.0),
+        (r"\boxed{1} + \boxed{2}", [1, 2], 3, 0.0),
+        (r"1 + 2 = \boxed{3}", [1, 2], 3, 0.0),  # a box around part of the answer
+        (r"the answer is \boxed{1 + 2}", [1, 2], 3, 0.0),
+        ("6 x 36 + 43", [43, 36, 6], 259, 0.0),  # the letter x is text
+        ("2 ×× 3", [2, 3], 6, 0.0),  # two operators, not the exponent **
+        (r"2 \times\times 3", [2, 3], 6, 0.0),
+        (r"2 \timesx 3", [2, 3], 6, 0.0),  # another command
+        (r"\frac12 + 1", [1, 2, 1], 2, 0.0),  # no braces: not read
+        (r"\frac{8}{3 \times 3", [8, 3, 3], 8, 0.0),  # unclosed
+        (r"\frac{8}", [8], 8, 0.0),
+        (r"1 + 2 \right)", [1, 2], 3, 0.0),
+        ("26 + (97 - 18)..", [26, 97, 18], 105, 0.0),
+        (".", [1], 1, 0.0),
+    ],
+)
+def test_common_notation(answer, nums, target, expected):
+    assert score(answer, nums, target) == expected
+
+
+def test_common_notation_verdicts():
+    assert check_countdown(r"$\boxed{43 + 6 \times 36}$.", [43, 36, 6], 259) is Verdict.CORRECT
+    assert check_countdown(r"\(2 + (8 + 23)\)", [2, 8, 23], 33) is Verdict.CORRECT
+    assert check_countdown("26 + (97 - 18).", [26, 97, 18], 105) is Verdict.CORRECT
+    assert check_countdown("26 + (97 - 18) = 105.", [26, 97, 18], 105) is Verdict.CORRECT
+    assert check_countdown("26 + (97 - 18) = 104.", [26, 97, 18], 105) is Verdict.WRONG_VALUE
+    assert check_countdown("43 × (6 + 36)", [43, 36, 6], 259) is Verdict.WRONG_VALUE
+    assert check_countdown(r"\frac{8}{3 - 3}", [8, 3, 3], 8) is Verdict.UNDEFINED
+    assert check_countdown("3 × 4", [3, 4, 5], 12) is Verdict.WRONG_NUMBERS
+    assert check_countdown("−1 + 83 + 49", [1, 83, 49], 131) is Verdict.BREAKS_RULES
+    assert check_countdown("1 + 2 = 3.5.", [1, 2], 3) is Verdict.WRONG_VALUE  # a stated decimal stays a decimal
+    assert check_countdown(r"\boxed{}", [1, 2], 3) is Verdict.MALFORMED
+    assert check_countdown("6 x 36 + 43", [43, 36, 6], 259) is Verdict.MALFORMED
+    assert evaluate_expression("7 ÷ 2") == Fraction(7, 2)
+    assert evaluate_expression(r"\frac{8}{3} \times 3") == Fraction(8)
+    assert evaluate_expression("$1 − 2 − 3$.") == Fraction(-4)
 
 
 def test_settings_change_the_three_levels():
@@ -159,6 +243,12 @@ def test_pathological_input_is_bounded():
     long_sum = "+".join(["1"] * (MAX_EXPRESSION_CHARS // 2 + 1))
     assert len(long_sum) > MAX_EXPRESSION_CHARS
     assert check_countdown(long_sum, [1] * (MAX_EXPRESSION_CHARS // 2 + 1), 1) is Verdict.MALFORMED
+    short_sum = "+".join(["1"] * (MAX_EXPRESSION_CHARS // 2))  # the limit counts the answer as written
+    assert check_countdown(short_sum, [1] * (MAX_EXPRESSION_CHARS // 2), MAX_EXPRESSION_CHARS // 2) is Verdict.CORRECT
+    assert check_countdown(f"${short_sum}$", [1] * (MAX_EXPRESSION_CHARS // 2), 1) is Verdict.MALFORMED
+    # a fraction nests its parts two deep: 16 fractions reach MAX_NESTING_DEPTH
+    assert check_countdown("\\frac{" * 16 + "1" + "}{1}" * 16, [1] * 17, 1) is Verdict.CORRECT
+    assert check_countdown("\\frac{" * 17 + "1" + "}{1}" * 17, [1] * 18, 1) is Verdict.MALFORMED
     huge = "9" * 5000  # more digits than int() converts
     start = time.perf_counter()
     completions = [
@@ -168,8 +258,13 @@ def test_pathological_input_is_bounded():
         "<answer>" * 200_000,  # unclosed tags, quadratic for a lazy regex
         "<answer>" + "(" * 100_000 + "</answer>",
         "<answer>" + "9*" * 249 + "9</answer>",  # the longest product allowed stays fast with exact values
+        "<answer>" + "9×" * 249 + "9</answer>",  # its notation triples in length when read
+        "<answer>" + "$" * MAX_EXPRESSION_CHARS + "</answer>",  # a wrapper taken off 250 times
+        "<answer>" + "\\boxed{" * 62 + "}" * 62 + "</answer>",
+        "<answer>" + "\\frac{" * 83 + "</answer>",
+        "<answer>" + "\\frac{}{}" * 55 + "</answer>",
     ]
-    assert countdown_reward(completions, [[1, 2]] * 6, [3] * 6) == [0.0, 0.0, 0.0, 0.0, 0.0, 0.1]
+    assert countdown_reward(completions, [[1, 2]] * 11, [3] * 11) == [0.0] * 5 + [0.1, 0.1] + [0.0] * 4
     assert time.perf_counter() - start < 1.0
 
 

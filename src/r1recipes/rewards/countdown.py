@@ -1,4 +1,4 @@
-"""The Countdown task from TinyZero: reach a target with an arithmetic expression that uses each given number once.
+r"""The Countdown task from TinyZero: reach a target with an arithmetic expression that uses each given number once.
 
 The answer is the last `<answer>...</answer>` block of the completion. Its expression is read by a small
 recursive-descent parser over exact rationals (`fractions.Fraction`), never by `eval`. The parser reads
@@ -15,14 +15,35 @@ allows less: the given numbers as written (no leading zero, no decimal point) co
 operations. An expression that parses but uses more (a unary sign, as in `-1 + 83 + 49`, an exponent, a
 decimal, `07`) is well formed but breaks the rules; its value is never computed, so `9 ** 9 ** 9` costs
 nothing. A stated result `= N` may follow the expression, as in `(8 / 3) * 3 = 8`; it must then equal the
-target as well. Answers longer than MAX_EXPRESSION_CHARS or nested deeper than MAX_NESTING_DEPTH (parentheses,
-unary signs and exponents all nest) are malformed, so scoring any text takes bounded time.
+target as well.
+
+Models write arithmetic in common and LaTeX notation too, so before it is parsed the answer is brought to the
+parser's ASCII by one function, `ascii_arithmetic`; a right answer then scores as the arithmetic it is:
+
+- wrappers around the whole answer come off, outermost first: `$...$` (so `$$...$$`), `\(...\)`, `\[...\]`,
+  `\boxed{...}` and `\fbox{...}`, as in `$\boxed{43 + 6 \times 36}$`;
+- one full stop ending the answer, outside or inside those wrappers, ends a sentence and is dropped
+  (`26 + (97 - 18).`, `1 + 2 = 3.`); any other point is a decimal point, so `3.5` is still a decimal;
+- `×`, `·`, `⋅`, `\times` and `\cdot` are `*`; `÷` and `\div` are `/`; the minus sign `−` (U+2212) and the en
+  dash `–` are `-`; `\left(` and `\right)` are brackets. Each becomes its ASCII with a space either side, so
+  `2 ×× 3` stays two operators (malformed) and never turns into the exponent `**`;
+- `\frac{A}{B}` (or `\dfrac`, `\tfrac`) is `((A)/(B))`, innermost first, so fractions may nest.
+
+Not read, so not arithmetic: the letter `x` as a product (a letter is text, and in `2x + 3` an unknown, so
+`6 x 36` is words like any other), `\frac12` without braces, and a box around part of the answer
+(`43 + 6 \times 36 = \boxed{259}`).
+
+Answers longer than MAX_EXPRESSION_CHARS as written (counted before the notation is read, which at most triples
+the length) or nested deeper than MAX_NESTING_DEPTH (parentheses, a fraction's included, unary signs and
+exponents all nest) are malformed, so scoring any text takes bounded time.
 
 Scores follow TinyZero's `compute_score` (1.0 correct, 0.1 format score, 0 without an answer), with these
 departures: TinyZero evaluates with Python's `eval` on floats (tolerance 1e-5), so it scores `-3 + 5` and
 `2 ** 3` as correct when they hit the target, and it gives its format score to anything inside answer tags,
 garbage included; here values are exact rationals, a rule-breaking expression earns only the well-formed
-score, and text that does not parse as arithmetic earns nothing.
+score, and text that does not parse as arithmetic earns nothing. TinyZero reads ASCII only (digits, `+-*/().` and
+whitespace): a right answer in the notations above, or ending with a full stop, gets its format score; here it
+is correct.
 """
 
 import enum
@@ -38,6 +59,15 @@ MAX_NESTING_DEPTH = 32  # parentheses, unary signs and exponents; also bounds th
 
 _ALLOWED_CHARS = re.compile(r"[0-9+\-*/^().=\s]*")
 _TOKEN = re.compile(r"[0-9]+(?:\.[0-9]+)?|\*\*|\S")
+_WRAPPED = re.compile(r"\$(.*)\$|\\\((.*)\\\)|\\\[(.*)\\\]|\\(?:boxed|fbox)\s*\{(.*)\}", re.DOTALL)
+_FRACTION = re.compile(r"\\[dt]?frac\s*\{([^{}]*)\}\s*\{([^{}]*)\}")
+_NOTATION = [  # (what people and LaTeX write, the parser's ASCII); a LaTeX command ends where its letters do
+    (re.compile(r"[×·⋅]|\\(?:times|cdot)(?![A-Za-z])"), " * "),
+    (re.compile(r"÷|\\div(?![A-Za-z])"), " / "),
+    (re.compile(r"[−–]"), " - "),
+    (re.compile(r"\\left\s*\("), " ( "),
+    (re.compile(r"\\right\s*\)"), " ) "),
+]
 
 
 class _Broken(enum.Enum):
@@ -70,6 +100,26 @@ class _Malformed(Exception):
     pass
 
 
+def ascii_arithmetic(text: str) -> str:
+    """The answer brought to the parser's ASCII (the module docstring lists what is read); text it does not read
+    is left as it is, for the parser to find malformed."""
+    full_stop_left = True
+    while True:
+        text = text.strip()
+        if full_stop_left and text.endswith("."):
+            text, full_stop_left = text[:-1], False
+        elif wrapped := _WRAPPED.fullmatch(text):
+            text = next(inside for inside in wrapped.groups() if inside is not None)
+        else:
+            break
+    for notation, ascii_text in _NOTATION:
+        text = notation.sub(ascii_text, text)
+    count = 1
+    while count:  # each pass reads the innermost fractions, whose parts hold no braces
+        text, count = _FRACTION.subn(r"((\1)/(\2))", text)
+    return text
+
+
 def _combine(operator: str, left: _Value, right: _Value) -> _Value:
     """None stands for an undefined value (a division by zero) and stays undefined; a broken rule wins over it."""
     if left is _BROKEN or right is _BROKEN or operator in ("^", "**"):
@@ -89,7 +139,10 @@ class _Parser:
     """Evaluates while it parses; reads every token before a verdict, so `1/0 +` is malformed, not undefined."""
 
     def __init__(self, text: str):
-        if len(text) > MAX_EXPRESSION_CHARS or not _ALLOWED_CHARS.fullmatch(text):
+        if len(text) > MAX_EXPRESSION_CHARS:
+            raise _Malformed
+        text = ascii_arithmetic(text)
+        if not _ALLOWED_CHARS.fullmatch(text):
             raise _Malformed
         self.tokens = _TOKEN.findall(text)
         self.position = 0
@@ -245,7 +298,8 @@ def countdown_reward(
     """Score each completion's last `<answer>` block against its row's `nums` and `target` columns.
 
     - `correct` (1.0): the expression uses each number of `nums` exactly once (as a multiset) and equals
-      `target` exactly.
+      `target` exactly, in ASCII or the common and LaTeX notation the module docstring lists (`6 × 36`,
+      `$\\boxed{6 \\times 36}$.`).
     - `well_formed` (0.1): the expression parses, but uses other numbers (one twice, one missing, an extra
       one), has another value, states a false `= N`, divides by zero, or breaks a rule (a unary sign, an
       exponent, a decimal, a leading zero). TinyZero's format score.
