@@ -43,6 +43,15 @@ def tiny_grpo_fields(model, data, output_dir, **overrides) -> dict:
     return tiny_fields(model, data, output_dir, **{**grpo, **overrides})
 
 
+def lora_b_moved(folder) -> dict[str, bool]:
+    """For each LoRA B matrix of a saved adapter, whether training moved it off zero, where peft starts it (so that
+    the adapter starts as a no-op)."""
+    from safetensors.torch import load_file
+
+    adapter = load_file(Path(folder) / "adapter_model.safetensors")
+    return {name: bool(tensor.any()) for name, tensor in adapter.items() if "lora_B" in name}
+
+
 def save_reward_model(tiny_model, folder, *, num_labels=1, chat_template=True):
     """A tiny random sequence-classification reward model with the tiny policy's tokenizer."""
     import torch

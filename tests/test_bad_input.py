@@ -9,6 +9,7 @@ import pytest
 from helpers import tiny_grpo_fields, tiny_sft_fields, write_recipe
 
 from r1recipes import evaluate, grpo, sft
+from r1recipes.config.hardware import Machine
 from r1recipes.config.paths import check_model_folder, check_model_path
 from r1recipes.data.synthetic import arithmetic_rows
 from r1recipes.models import loading
@@ -114,6 +115,22 @@ def test_a_read_only_output_dir_is_refused(tmp_path, tiny_model, arithmetic_file
     error = run_refused(sft, ["--config", str(recipe)], capfd, monkeypatch)
     assert "output_dir" in error and "permission denied" in error
     assert not (locked / "out").exists()
+
+
+@pytest.mark.parametrize("runner,flag", [("grpo", "--load_in_4bit"), ("sft", "--load_in_8bit")])
+def test_qlora_without_a_cuda_gpu_is_refused_in_one_line(
+    runner, flag, tmp_path, tiny_model, arithmetic_file, capfd, monkeypatch
+):
+    """bitsandbytes' 4- and 8-bit layers need CUDA: on a CPU the run stops before the model loads, not in
+    bitsandbytes mid-load."""
+    monkeypatch.setattr("r1recipes.config.hardware.machine", lambda: Machine(0, "2.13.0+cpu", None, False))
+    module, fields_for = {"sft": (sft, tiny_sft_fields), "grpo": (grpo, tiny_grpo_fields)}[runner]
+    output_dir = tmp_path / "out"
+    recipe = write_recipe(tmp_path / "qlora.yaml", **fields_for(tiny_model, arithmetic_file, output_dir))
+    argv = ["--config", str(recipe), "--use_peft", "true", flag, "true"]
+    error = run_refused(module, argv, capfd, monkeypatch)
+    assert error.startswith(f"error: {recipe}: ") and flag[2:] in error and "need a CUDA GPU" in error, error
+    assert not output_dir.exists()
 
 
 # (case, benchmark, its data file's rows, words the error line must contain)

@@ -6,6 +6,7 @@ head dimension x 2 bytes). The peak memory of real steps on a GPU is compared in
 """
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -172,13 +173,13 @@ def test_check_json_itemises_memory_and_work_of_every_recipe():
 OWNERS = producers(RECIPES)
 
 
-def checked(recipe: str, *overrides: str, gpus=None, nodes=1, gib=80.0, accelerate=None, speed=None):
-    """One recipe's check, in this process."""
+def checked(recipe: str, *overrides: str, gpus=None, nodes=1, gib=80.0, accelerate=None, speed=None, mean=None):
+    """One recipe's check, in this process (`mean`: check's --mean_completion_tokens)."""
     from r1recipes.sizing.estimate import Throughput
     from r1recipes.sizing.recipe import Hardware
     from r1recipes.sizing.verdict import check_recipe
 
-    machine = Hardware(gpus, gib, accelerate, speed or Throughput(), nodes)
+    machine = Hardware(gpus, gib, accelerate, speed or Throughput(), nodes, mean_completion_tokens=mean)
     return check_recipe(RecipeFile.load(RECIPES / recipe, list(overrides)), machine, OWNERS)
 
 
@@ -358,6 +359,10 @@ def test_a_recipe_that_does_not_fit_exits_1_and_the_change_it_suggests_fits(tmp_
         (["--model", "Qwen2.5-3B", "--args", "--vllm_tensor_parallel_size 0"], "vllm_tensor_parallel_size must be"),
         (["--model", "Qwen2.5-3B", "--args", "--use_peft true --lora_r 0"], "lora_r must be >= 1"),
         (["--model", "Qwen2.5-3B", "--gpu", "B200"], "or give --peak_tflops and --memory_tbs"),
+        (["--model", "Qwen2.5-3B", "--mean_completion_tokens", "0"], "--mean_completion_tokens must be a whole"),
+        (["--model", "Qwen2.5-3B", "--mean_completion_tokens", "-300"], "must be a whole number >= 1, got -300"),
+        (["--model", "Qwen2.5-3B", "--args", "--mean_completion_tokens 0"], "must be from 1 to max_completion_length"),
+        (["--model", "Qwen2.5-3B", "--args", "--mean_completion_tokens 1025"], "max_completion_length (1024) tokens"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args, message, capsys):
@@ -478,3 +483,90 @@ def test_each_evaluation_recipe_is_sized_for_the_largest_model_it_evaluates_and_
     assert evaluation["time"]["gpu_hours_all"] == pytest.approx(evaluation["time"]["gpu_hours"] * 7, abs=0.1)
     zero = report["recipes/Qwen2.5-7B/eval_zero.yaml"]
     assert (zero["model"], zero["work"]["models"]) == ("Qwen/Qwen2.5-7B", 1)  # the R1-Zero run's own recipe
+
+
+TINYZERO = "Qwen2.5-3B/tinyzero_countdown_grpo.yaml"  # 1,024-token completions after a prompt of up to 512
+
+
+def test_expected_time_is_the_same_work_with_completions_of_the_mean_length():
+    from r1recipes.sizing.estimate import Throughput
+    from r1recipes.sizing.recipe import work_and_time
+
+    speed = Throughput(train_tokens_per_s=1000, generate_tokens_per_s=500)
+    result = checked(TINYZERO, "--mean_completion_tokens", "300", speed=speed)
+    work, time = result.work, result.time
+    assert (time["mean_completion_tokens"], time["mean_source"]) == (300, "recipe: mean_completion_tokens")
+    assert work["generated_tokens"] == work["completions"] * 1024 and work["tokens_per_sequence"] == 512 + 1024
+    expected_work, _ = work_and_time(result.sized, result.plan, OWNERS, 300)
+    assert expected_work["generated_tokens"] == work["completions"] * 300 == 500 * 1024 * 300
+    assert expected_work["trained_tokens"] == 500 * 1024 * (512 + 300)  # steps x completions x (prompt + mean)
+    hours = (500 * 1024 * 300 / (500 * 2) + 500 * 1024 * 812 / (1000 * 2)) / 3600  # 2 GPUs
+    assert time["expected_hours"] == pytest.approx(hours, abs=0.005)
+    assert time["expected_gpu_hours"] == pytest.approx(hours * 2, abs=0.05)
+    assert time["expected_cost_usd"] == pytest.approx(hours * 2 * 2.0, abs=0.01)
+    for key in ("hours", "gpu_hours", "cost_usd"):  # the assumed rates: shorter completions, less of everything
+        assert time[f"expected_{key}"] < time[key]
+    full = checked(TINYZERO, "--mean_completion_tokens", "1024").time  # every completion at its longest
+    assert [full[f"expected_{key}"] for key in ("hours", "gpu_hours", "cost_usd")] == [
+        full[key] for key in ("hours", "gpu_hours", "cost_usd")
+    ]
+
+
+def test_the_mean_given_to_check_wins_over_the_recipes_and_is_capped_at_its_longest():
+    given = checked(TINYZERO, "--mean_completion_tokens", "300", mean=200).time
+    assert (given["mean_completion_tokens"], given["mean_source"]) == (200, "--mean_completion_tokens")
+    assert given["expected_hours"] < checked(TINYZERO, "--mean_completion_tokens", "300").time["expected_hours"]
+    capped = checked(TINYZERO, mean=5000).time
+    assert capped["mean_completion_tokens"] == 1024
+    assert capped["mean_source"] == "--mean_completion_tokens 5,000 capped at max_completion_length 1,024"
+    assert capped["expected_cost_usd"] == capped["cost_usd"]
+    assert checked(TINYZERO).time["mean_source"] == "recipe: mean_completion_tokens"  # the recipe states 300
+    unknown = checked("Qwen2.5-7B/stage2_reasoning_grpo.yaml").time  # states none
+    assert unknown["mean_completion_tokens"] is unknown["expected_hours"] is unknown["expected_cost_usd"] is None
+    assert "expected_hours" not in checked(STAGE1).time  # SFT samples nothing
+
+
+def test_each_sampler_refuses_a_mean_longer_than_its_completions():
+    evaluation = ("Qwen2.5-3B/eval.yaml", "--model", "Qwen/Qwen2.5-3B", "--output", "runs/Qwen2.5-3B/eval")
+    assert checked(*evaluation, "--mean_completion_tokens", "1024").time["mean_completion_tokens"] == 1024
+    with pytest.raises(RecipeError, match=r"mean_completion_tokens must be from 1 to max_new_tokens \(1024\)"):
+        checked(*evaluation, "--mean_completion_tokens", "1025")
+    generation = "Qwen2.5-7B/stage3_rejection_sampling.yaml"
+    longest = RecipeFile.load(RECIPES / generation).config["max_new_tokens"]
+    with pytest.raises(RecipeError, match=rf"from 1 to max_new_tokens \({longest}\) tokens, got {longest + 1}"):
+        checked(generation, "--mean_completion_tokens", str(longest + 1))
+
+
+def test_the_expected_line_follows_the_bound_with_its_dollars_or_says_how_to_get_it(capsys):
+    assert main_code("--model", "Qwen2.5-3B", "--mean_completion_tokens", "300") == 0
+    out = capsys.readouterr().out
+    grpo, evaluation = out.split("\n\n")[:2]
+    lines = grpo.splitlines()
+    expected = lines[[i for i, line in enumerate(lines) if line.startswith("  time: <= ")][0] + 1]
+    assert expected.startswith("  expected: ~9.0 h on 2 GPUs = 18 GPU-h, ~$36 at $2/GPU-h, completions of 300 tokens")
+    assert "(--mean_completion_tokens); training lies between this and the bound" in expected
+    assert "  expected: ~0.0 h on 8 GPUs = 0.0 GPU-h, ~$0." in evaluation  # cents below $10
+    assert re.search(r"all 2 evaluations: .*; expected 0\.\d GPU-h, ~\$0\.\d\d$", evaluation, re.M)
+    assert "expected: every completion at the mean length given" in out  # the footer's assumptions
+    assert main_code("--model", "Qwen2.5-7B") == 0  # its recipes state no mean
+    out = capsys.readouterr().out
+    hint = "  expected: give a typical completion length (mean_completion_tokens in the recipe, or "
+    assert out.count(hint) == 6  # stages 2-4 (stage 3's generator), R1-Zero and both evaluations; not the SFTs
+    assert main_code("--model", "Qwen2.5-3B", "--json", "--args", "--mean_completion_tokens 400") == 0
+    recipes = {Path(r["recipe"]).stem: r["time"] for r in json.loads(capsys.readouterr().out)["recipes"]}
+    assert recipes["tinyzero_countdown_grpo"]["mean_completion_tokens"] == 400
+    assert recipes["eval"]["mean_completion_tokens"] == 300  # ARGS do not reach evaluations: the recipe's own
+
+
+def test_one_24_gb_card_fits_the_one_card_recipes_with_an_expected_cost_beside_the_bound():
+    """The issue's command: `make check MODEL=Qwen2.5-1.5B GPUS=1 GPU_MEMORY_GB=23.6`."""
+    code, out = run_check("--model", "Qwen2.5-1.5B", "--gpus", "1", "--gpu_memory_gb", "23.6")
+    assert code == 0, out
+    for recipe in ("tinyzero_countdown_grpo", "zero_grpo"):
+        block = next(b for b in out.split("\n\n") if f"Qwen2.5-1.5B/{recipe}.yaml (grpo)" in b)
+        assert "1 x 23.6 GiB GPU" in block and "  FITS: " in block
+        bound, expected = (
+            re.search(r"  time: <= ([\d.]+) h .*~\$([\d.,]+) at", block),
+            re.search(r"  expected: ~([\d.]+) h on 1 GPU = [\d.]+ GPU-h, ~\$([\d.,]+) at \$2/GPU-h", block),
+        )
+        assert bound and expected and float(expected[1]) < float(bound[1]) and float(expected[2]) < float(bound[2])

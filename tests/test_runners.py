@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import tiny_grpo_fields, tiny_sft_fields, write_recipe
+from helpers import lora_b_moved, tiny_grpo_fields, tiny_sft_fields, write_recipe
+from peft import PeftModel
 from safetensors.torch import load_file
-from transformers import TrainerCallback
+from transformers import AutoModelForCausalLM, TrainerCallback
+from trl.trainer import grpo_trainer
 
 from r1recipes import RecipeError, grpo, sft
 from r1recipes.data.synthetic import arithmetic_rows, write_jsonl
@@ -59,9 +61,51 @@ def test_grpo_with_a_toy_reward_changes_the_weights(tmp_path, tiny_model, arithm
     assert "rewards/length_reward/mean" in record["final_log"]
 
 
-def losses(folder: Path) -> list[float]:
+def logged(folder: Path, key: str) -> list[float]:
     history = json.loads((folder / "trainer_state.json").read_text())["log_history"]
-    return [entry["loss"] for entry in history if "loss" in entry]
+    return [entry[key] for entry in history if key in entry]
+
+
+def losses(folder: Path) -> list[float]:
+    return logged(folder, "loss")
+
+
+def test_grpo_with_lora_trains_an_adapter_against_the_base_with_the_adapter_off(
+    tmp_path, tiny_model, arithmetic_file, monkeypatch
+):
+    """With beta > 0, TRL takes the reference log-probs from the policy with its adapter disabled, so no second
+    model loads; the stage saves the adapter alone, and the base folder stays as it was."""
+
+    def second_model(*args, **kwargs):
+        raise AssertionError("TRL loaded a separate reference model")
+
+    monkeypatch.setattr(grpo_trainer, "create_model_from_path", second_model)
+    base_files = {path.name: path.read_bytes() for path in tiny_model.iterdir()}
+    out = tmp_path / "lora"
+    fields = tiny_grpo_fields(tiny_model, arithmetic_file, out, max_steps=3, beta=0.04, use_peft=True, lora_r=4,
+                              lora_alpha=8, lora_target_modules=["q_proj", "v_proj"])  # fmt: skip
+    record = run(grpo, write_recipe(tmp_path / "lora_grpo.yaml", **fields))
+    assert record["global_step"] == 3 and (out / "stage.json").exists() and not (out / "model.safetensors").exists()
+    config = json.loads((out / "adapter_config.json").read_text())
+    assert config["base_model_name_or_path"] == str(tiny_model) and config["r"] == 4
+    assert set(config["target_modules"]) == {"q_proj", "v_proj"}
+    moved = lora_b_moved(out)
+    assert len(moved) == 2 * 2 and all(moved.values()), moved  # q_proj and v_proj of the tiny model's 2 layers
+    assert {path.name: path.read_bytes() for path in tiny_model.iterdir()} == base_files
+
+    # step 1 samples and scores with B = 0, the policy equal to the base: KL exactly 0; after that the adapter has
+    # moved and the reference has not
+    kl = logged(out, "kl")
+    assert len(kl) == 3 and kl[0] == 0 and min(kl[1:]) > 0, kl
+
+    ids = torch.tensor([[1, 5, 9, 13, 17, 21, 25, 29]])
+    base = AutoModelForCausalLM.from_pretrained(tiny_model).eval()
+    with torch.no_grad():
+        base_logits = base(ids).logits
+        adapted_logits = PeftModel.from_pretrained(base, out).eval()(ids).logits
+        as_next_stage = AutoModelForCausalLM.from_pretrained(out).eval()(ids).logits  # how a later stage reads it
+    assert not torch.allclose(adapted_logits, base_logits, atol=1e-4)
+    torch.testing.assert_close(as_next_stage, adapted_logits)
 
 
 def test_sft_refuses_when_truncation_leaves_no_rows(tmp_path, tiny_model, arithmetic_file):

@@ -312,6 +312,13 @@ def make_parser() -> argparse.ArgumentParser:
         "--generate_tokens_per_s", type=float, default=None, help="measured generation tokens/s per GPU"
     )
     sizing.add_argument("--price_per_gpu_hour", type=float, default=2.0, help="USD per GPU-hour")
+    sizing.add_argument(
+        "--mean_completion_tokens",
+        type=int,
+        default=None,
+        help="the mean completion (tokens) of every recipe that samples, over its own, for the expected time and "
+        "cost; capped at each recipe's longest",
+    )
     sizing.add_argument("--json", action="store_true", help="one JSON document instead of the tables")
     copy = commands.add_parser("fork", help="copy a model folder, its outputs under runs/<TO>/")
     copy.add_argument("--from", dest="source", default="")

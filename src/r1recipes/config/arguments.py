@@ -42,6 +42,24 @@ def check_room_for_prompt(config, context: str, completion: str) -> None:
         raise RecipeError(f"{context} ({window}) leaves no room for a prompt before {completion} ({longest}) tokens")
 
 
+MEAN_COMPLETION_HELP = (
+    "Tokens a completion is expected to have on average (say where the figure comes from in a comment). Read only "
+    "by `make check`, for its expected time and cost; the run never uses it."
+)
+
+
+def mean_completion_field():
+    """`mean_completion_tokens`, in every config that samples (GRPO, generation, evaluation)."""
+    return field(default=None, metadata={"help": MEAN_COMPLETION_HELP})
+
+
+def check_mean_completion(config, longest: str) -> None:
+    """mean_completion_tokens, when set, must be a length a completion can have: 1 to the longest (tokens)."""
+    mean, most = config.mean_completion_tokens, getattr(config, longest)
+    if mean is not None and not 1 <= mean <= most:
+        raise RecipeError(f"mean_completion_tokens must be from 1 to {longest} ({most}) tokens, got {mean}")
+
+
 @dataclass
 class DatasetSource:
     """One entry of `dataset_mixture`.
@@ -217,7 +235,10 @@ class ModelArguments(trl.ModelConfig):
             raise RecipeError(f"lora_r must be >= 1, got {self.lora_r}")
         check_model_path(self.model_name_or_path)
         if (self.load_in_4bit or self.load_in_8bit) and not hardware.sizing_elsewhere() and not _has_cuda():
-            raise RecipeError("load_in_4bit/load_in_8bit (QLoRA) need a CUDA GPU and the `quant` extra")
+            raise RecipeError(
+                "load_in_4bit/load_in_8bit (QLoRA) need a CUDA GPU: bitsandbytes quantizes on CUDA (the `quant` "
+                "extra, make install-gpu)"
+            )
 
 
 def _has_cuda() -> bool:
@@ -316,6 +337,7 @@ class GRPOConfig(StageArguments, trl.GRPOConfig):
         default=None,
         metadata={"help": "Settings per reward, grouped by its name, e.g. {cosine: {max_len: 4096}}."},
     )
+    mean_completion_tokens: int | None = mean_completion_field()
 
     def __post_init__(self):
         from r1recipes.rewards import check_reward_config
@@ -326,6 +348,7 @@ class GRPOConfig(StageArguments, trl.GRPOConfig):
         for name in [*counts, *(["steps_per_generation"] if self.steps_per_generation is not None else [])]:
             if getattr(self, name) < 1:  # TRL divides by some of them
                 raise RecipeError(f"{name} must be >= 1, got {getattr(self, name)}")
+        check_mean_completion(self, "max_completion_length")
         if self.use_vllm:
             check_room_for_prompt(self, "vllm_max_model_length", "max_completion_length")
             if self.vllm_enable_sleep_mode and hardware.vllm_on_cpu() and not _has_cuda():
@@ -348,10 +371,11 @@ class GRPOConfig(StageArguments, trl.GRPOConfig):
                 )
 
 
-# Fields that change how fast a run goes or which part of it this process does, never what it writes
+# Fields that change how fast a run goes or which part of it this process does, never what it writes (or that only
+# `make check` reads)
 GENERATE_RUNTIME_FIELDS = (
     "backend", "batch_size", "tensor_parallel_size", "gpu_memory_utilization", "max_model_length", "verify_processes",
-    "num_shards", "shard_index", "start_over", "merge",
+    "num_shards", "shard_index", "start_over", "merge", "mean_completion_tokens",
     "output_dir",  # where the folder is, not what is in it: a copy resumes
 )  # fmt: skip
 
@@ -383,11 +407,13 @@ class SamplingArguments:
         },
     )
     trust_remote_code: bool = field(default=False, metadata={"help": "Run the model repository's own code."})
+    mean_completion_tokens: int | None = mean_completion_field()
 
     def __post_init__(self):
         for name in ("num_samples", "max_new_tokens", "batch_size", "tensor_parallel_size"):
             if getattr(self, name) < 1:
                 raise RecipeError(f"{name} must be >= 1, got {getattr(self, name)}")
+        check_mean_completion(self, "max_new_tokens")
         if self.temperature < 0 or not 0 < self.top_p <= 1:
             raise RecipeError(f"need temperature >= 0 and 0 < top_p <= 1, got {self.temperature} and {self.top_p}")
         if not 0 < self.gpu_memory_utilization <= 1:

@@ -67,12 +67,6 @@ def _plain_number(answer) -> str:
         return text
 
 
-def _after_hashes(answer: str) -> tuple[str, str]:
-    """GSM8K: (worked solution, final number) from `... #### 1,234`."""
-    solution, _, final = str(answer).rpartition("####")
-    return solution.strip(), final.strip().replace(",", "")
-
-
 def _final_answer_list(answers) -> str:
     """OlympiadBench: a list (or the text of one) of answers, each possibly in `$...$`."""
     if isinstance(answers, str):
@@ -94,12 +88,12 @@ def _solution_text(solution) -> str | None:
 def math_row(name: str, row: dict) -> dict:
     """A maths benchmark row as {problem, answer, solution}; the gold is the `answer` column read the way
     the benchmark writes it, else the last box of the worked solution."""
-    from r1recipes.rewards.accuracy import gold_answer
+    from r1recipes.rewards.accuracy import gold_answer, gsm8k_parts
 
     problem = row.get("problem") or row.get("question")
     solution, answer = _solution_text(row.get("solution")), row.get("answer")
     if name == "gsm8k":
-        solution, answer = _after_hashes(answer)
+        solution, answer = gsm8k_parts(answer)
     elif name == "olympiadbench":
         answer = _final_answer_list(row["final_answer"])
     elif name == "amc23":

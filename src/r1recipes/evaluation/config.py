@@ -11,10 +11,11 @@ from r1recipes.config.paths import check_model_path, looks_local
 from r1recipes.evaluation.benchmarks import BENCHMARKS, DEFAULT_BENCHMARKS, benchmark_names, check_names
 from r1recipes.evaluation.results import EVAL
 
-# Fields that change how fast an evaluation goes, or what else it covers, never a benchmark's results
+# Fields that change how fast an evaluation goes, or what else it covers, never a benchmark's results (or that only
+# `make check` reads)
 EVALUATE_RUNTIME_FIELDS = (
     "backend", "batch_size", "tensor_parallel_size", "gpu_memory_utilization", "max_model_length", "benchmarks",
-    "data_file", "data_dir", "output", "start_over",
+    "data_file", "data_dir", "output", "start_over", "mean_completion_tokens",
 )  # fmt: skip
 
 

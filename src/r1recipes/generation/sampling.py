@@ -11,6 +11,7 @@ after temperature and top-p and taking the argmax is a sample from that distribu
 run split into shards and an uninterrupted run write the same rows (on the same hardware and software).
 """
 
+import dataclasses
 import hashlib
 import os
 from collections.abc import Callable
@@ -233,9 +234,13 @@ def _pin_gpus(tensor_parallel_size: int) -> None:
 
 
 def load_sampler(model_args, config, backend: str):
-    """(tokenizer, sampler) for the chosen backend; the tokenizer is aligned as in every stage."""
-    from r1recipes.models.loading import load_policy, load_tokenizer
+    """(tokenizer, sampler) for the chosen backend; the tokenizer is aligned as in every stage. A LoRA run's output
+    is sampled as its adapter merged into the base (`whole_model`)."""
+    from r1recipes.models.loading import load_policy, load_tokenizer, whole_model
 
+    whole = whole_model(model_args.model_name_or_path)
+    if whole != model_args.model_name_or_path:
+        model_args = dataclasses.replace(model_args, model_name_or_path=whole)
     if backend == "vllm":
         tokenizer = load_tokenizer(model_args.model_name_or_path, model_args.model_revision, config.trust_remote_code)
         return tokenizer, VLLMSampler(model_args, config, tokenizer)

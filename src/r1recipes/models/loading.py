@@ -9,6 +9,7 @@ Under DeepSpeed ZeRO-3 the policy is built partitioned across the ranks; a model
 
 import importlib.util
 import os
+import shutil
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -151,6 +152,36 @@ def load_model(
     model.config.eos_token_id = tokenizer.eos_token_id
     model.config.pad_token_id = tokenizer.pad_token_id
     return model
+
+
+MERGED = "merged"  # the sub-folder of a LoRA run's output that holds the adapter merged into its base model
+
+
+def whole_model(name: str) -> str:
+    """`name`, or for a PEFT adapter folder (adapter_config.json and no config.json: a LoRA run's output) the folder
+    of the adapter merged into its base model, made once in <name>/merged and again when the adapter is newer.
+
+    Samplers load this: vLLM reads whole checkpoints only, and sampling the merge is sampling what the run
+    trained. Each process of a data-parallel launch may make it; the last rename wins, with the same contents."""
+    folder = Path(name)
+    adapter = folder / "adapter_config.json"
+    if not adapter.is_file() or (folder / "config.json").is_file():
+        return name
+    merged = folder / MERGED
+    weights = [p.stat().st_mtime for p in folder.glob("adapter_model.*")] or [adapter.stat().st_mtime]
+    if (merged / "config.json").is_file() and (merged / "config.json").stat().st_mtime >= max(weights):
+        return str(merged)
+    from peft import AutoPeftModelForCausalLM
+
+    notice(f"{name} is a LoRA adapter: merging it into its base model, into {merged}")
+    model = AutoPeftModelForCausalLM.from_pretrained(name, dtype="auto").merge_and_unload()
+    partial = folder / f"{MERGED}.partial-{os.getpid()}"
+    shutil.rmtree(partial, ignore_errors=True)
+    model.save_pretrained(partial)
+    AutoTokenizer.from_pretrained(name).save_pretrained(partial)
+    shutil.rmtree(merged, ignore_errors=True)
+    partial.rename(merged)
+    return str(merged)
 
 
 def convert_to_folder(name: str, output_dir: str | Path) -> Path:

@@ -210,6 +210,15 @@ def _pool(num_workers: int, timeout: float, memory_mb: int) -> BoundedPool:
     return BoundedPool(verify_answers, num_workers, timeout, memory_mb)
 
 
+GSM8K_MARK = "####"  # GSM8K's `answer`: the worked solution, then `#### ` and the final number
+
+
+def gsm8k_parts(answer: str) -> tuple[str, str]:
+    """(worked solution, final number) of a GSM8K `answer`, `... #### 1,234` (the thousands comma dropped)."""
+    solution, _, final = str(answer).rpartition(GSM8K_MARK)
+    return solution.strip(), final.strip().replace(",", "")
+
+
 def gold_answer(
     answer: str | None,
     solution: str | None,
@@ -223,9 +232,12 @@ def gold_answer(
     Boxes that state one answer in other forms (`025` and `25`, `50\\%` and `0.5`, `x^2-1` and `(x-1)(x+1)`, as
     AIME and MATH solutions do) count once, in the form first boxed; different ones are joined as a list
     (`$x=\\boxed{3}$ or $x=\\boxed{-1}$` gives `3, -1`), which a completion must state whole. More than
-    MAX_GOLD_BOXES different answers is a solution boxing its steps, not a gold: None."""
+    MAX_GOLD_BOXES different answers is a solution boxing its steps, not a gold: None. An `answer` in GSM8K's
+    layout (the worked solution, then `#### 72`) gives the number after the marks, so its train split trains as
+    its test split is scored."""
     if answer is not None and str(answer).strip():
-        return str(answer).strip()
+        text = str(answer).strip()
+        return gsm8k_parts(text)[1] if GSM8K_MARK in text else text
     if not isinstance(solution, str):
         return None
     return _gold_from_solution(solution, timeout, num_workers or _default_workers(), memory_mb)

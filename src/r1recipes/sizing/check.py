@@ -2,17 +2,19 @@
 
     python -m r1recipes.pipeline check --model Qwen2.5-7B [--gpus 8] [--nodes 1] [--gpu_memory_gb 79.6] \
         [--accelerate zero3] [--args "--key value"] [--gpu H100 | --peak_tflops N --memory_tbs N] \
-        [--train_tokens_per_s N] [--generate_tokens_per_s N] [--price_per_gpu_hour 2.0] [--json]
+        [--train_tokens_per_s N] [--generate_tokens_per_s N] [--price_per_gpu_hour 2.0] \
+        [--mean_completion_tokens N] [--json]
     make check MODEL=Qwen2.5-7B [GPUS=8 NODES=1 GPU_MEMORY_GB=79.6 ARGS="..." CHECK_ARGS="--json"]
 
 Every recipe of the folder is parsed by its runner as it would be when launched on those GPUs (every value and
-cross-field check, the batch rescaled to the process count or refused), without the checks of this machine and
-of inputs that do not exist yet. Then, for each: memory per GPU by item and phase (`estimate.py` says what each
-count assumes), a verdict (fits, or not and the first single change that would make it fit), the work (steps,
-prompts, completions, tokens), hours, GPU-hours and cost, and what this machine lacks for the run (packages,
-CUDA, disk; online, the Hub ids). Models are read from their config.json: a local folder, a copy kept in
-`model_configs/` for every model the recipes name, or the Hub. Exit status: 0 when every recipe fits, 1 when one
-does not, 2 for bad input. `slurm/pipeline.sh` runs it before submitting anything.
+cross-field check, the batch rescaled to the process count or refused), without the checks of this machine and of
+inputs that do not exist yet. Then, for each: memory per GPU by item and phase (`estimate.py` says what each count
+assumes), a verdict (fits, or not and the first single change that would make it fit), the work (steps, prompts,
+completions, tokens), hours, GPU-hours and cost (upper bounds, every completion at its longest; for a recipe that
+samples, also the expected figures at a mean completion length), and what this machine lacks for the run
+(packages, CUDA, disk; online, the Hub ids). Models are read from their config.json: a local folder, a copy kept
+in `model_configs/` for every model the recipes name, or the Hub. Exit status: 0 when every recipe fits, 1 when
+one does not, 2 for bad input. `slurm/pipeline.sh` runs it before submitting anything.
 
 The GPUs are laid out as the launchers lay them out: a training recipe runs `num_processes` (or GPUS) processes
 on each of NODES nodes, except that a GRPO recipe with `vllm_mode: server` trains on all nodes but the last,
@@ -39,7 +41,7 @@ from r1recipes.sizing.estimate import (
     TRAIN_MFU,
     Throughput,
 )
-from r1recipes.sizing.recipe import ALL_PHASES, Hardware, accelerate_config, free_disk_at
+from r1recipes.sizing.recipe import ALL_PHASES, SAMPLING, Hardware, accelerate_config, free_disk_at
 from r1recipes.sizing.verdict import RecipeCheck, available, check_folder
 
 
@@ -52,6 +54,15 @@ def _count(value) -> str:
         if value >= unit:
             return f"{value / unit:,.1f}{name}"
     return f"{value:,}"
+
+
+def _usd(value: float) -> str:
+    """Dollars to the cent below $10 (a one-card run's evaluation), whole above."""
+    return f"{value:,.2f}" if value < 10 else f"{value:,.0f}"
+
+
+def _gpu_hours(value: float) -> str:
+    return f"{value:,.1f}" if value < 10 else f"{value:,.0f}"
 
 
 def format_check(result: RecipeCheck) -> str:
@@ -116,10 +127,17 @@ def format_check(result: RecipeCheck) -> str:
                           (("generate_tokens_per_s_per_gpu", "generating"), ("train_tokens_per_s_per_gpu", "training"))
                           if t[key])  # fmt: skip
         lines.append(f"  time: <= {t['hours']:,.1f} h on {gpus} ({t['generation_hours']:,.1f} h generating, "
-                     f"{t['training_hours']:,.1f} h training; {rates}) = {t['gpu_hours']:,.0f} GPU-h, "
-                     f"~${t['cost_usd']:,.0f} at ${price:g}/GPU-h")  # fmt: skip
+                     f"{t['training_hours']:,.1f} h training; {rates}) = {_gpu_hours(t['gpu_hours'])} GPU-h, "
+                     f"~${_usd(t['cost_usd'])} at ${price:g}/GPU-h")  # fmt: skip
+        if sized.runner in SAMPLING:
+            lines.append(expected_line(sized.runner, t, gpus, price))
     if t.get("gpu_hours_all") is not None:
-        lines.append(f"  all {w['models']} evaluations: {t['gpu_hours_all']:,.0f} GPU-h, ~${t['cost_usd_all']:,.0f}")
+        every = f"  all {w['models']} evaluations: {_gpu_hours(t['gpu_hours_all'])} GPU-h, ~${_usd(t['cost_usd_all'])}"
+        if t.get("expected_gpu_hours_all") is not None:
+            every += (
+                f"; expected {_gpu_hours(t['expected_gpu_hours_all'])} GPU-h, ~${_usd(t['expected_cost_usd_all'])}"
+            )
+        lines.append(every)
     if t.get("judge_hours") is not None:  # stage 3's CPU side, at the rate the benchmark measured
         verifiers = sized.settings.int("verify_processes")
         if not verifiers:
@@ -136,6 +154,19 @@ def format_check(result: RecipeCheck) -> str:
     lines.append(f"  disk: ~{result.disk_bytes / 1e9:,.0f} GB in {sized.recipe.output_dir}")
     lines += [f"  missing here: {item}" for item in result.missing]
     return "\n".join(lines)
+
+
+def expected_line(runner: str, t: dict, gpus: str, price: float) -> str:
+    """The expected time and cost at the mean completion length, or how to get them."""
+    if t.get("expected_hours") is None:
+        return ("  expected: give a typical completion length (mean_completion_tokens in the recipe, or "
+                "--mean_completion_tokens N) for an expected figure")  # fmt: skip
+    line = (f"  expected: ~{t['expected_hours']:,.1f} h on {gpus} = {_gpu_hours(t['expected_gpu_hours'])} GPU-h, "
+            f"~${_usd(t['expected_cost_usd'])} at ${price:g}/GPU-h, completions of {t['mean_completion_tokens']:,} "
+            f"tokens on average ({t['mean_source']})")  # fmt: skip
+    if runner == "grpo":  # the padding: a micro-batch trains at its longest completion's length
+        line += "; training lies between this and the bound, as TRL pads a micro-batch to its longest completion"
+    return line
 
 
 def keepable_line(keepable: dict | None) -> str:
@@ -156,7 +187,9 @@ def assumptions(throughput: Throughput) -> str:
         f"{GENERATE_MFU:.0%} of it or, with few sequences at once, bound by {throughput.memory_tbs:g} TB/s"
     )
     return (f"throughputs: {'given ' + ', '.join(given) + '; otherwise ' if given else ''}{assumed}; every "
-            "completion at its maximum length (upper bounds)")  # fmt: skip
+            "completion at its maximum length (upper bounds); expected: every completion at the mean length given, "
+            "a GRPO sequence its prompt and that (TRL pads a micro-batch to its longest completion, so training "
+            "lies between the two), decoding at the rate of full-length ones (shorter are no slower)")  # fmt: skip
 
 
 def folder_disk_line(results: list[RecipeCheck]) -> str | None:
@@ -172,7 +205,9 @@ def folder_disk_line(results: list[RecipeCheck]) -> str | None:
 
 def main(args) -> int:
     """The `check` command: every recipe's check, as tables or --json; the exit status says whether all fit."""
-    for name, value in (("GPUS", args.gpus), ("--nodes", args.nodes), ("--shards", args.shards)):
+    whole = {"GPUS": args.gpus, "--nodes": args.nodes, "--shards": args.shards,
+             "--mean_completion_tokens": args.mean_completion_tokens}  # fmt: skip
+    for name, value in whole.items():
         if value is not None and value < 1:
             raise RecipeError(f"{name} must be a whole number >= 1, got {value}")
     numbers = {"GPU_MEMORY_GB": args.gpu_memory_gb, "--peak_tflops": args.peak_tflops,
@@ -192,7 +227,8 @@ def main(args) -> int:
         args.train_tokens_per_s, args.generate_tokens_per_s, args.peak_tflops or PEAK_TFLOPS[args.gpu],
         args.memory_tbs or MEMORY_TBS[args.gpu], args.price_per_gpu_hour,
     )  # fmt: skip
-    hardware = Hardware(args.gpus, args.gpu_memory_gb, args.accelerate or None, throughput, args.nodes, args.shards)
+    hardware = Hardware(args.gpus, args.gpu_memory_gb, args.accelerate or None, throughput, args.nodes, args.shards,
+                        args.mean_completion_tokens)  # fmt: skip
     results = check_folder(model_folder(args.model), hardware, shlex.split(args.args))
     if args.json:
         report = {"recipes": [r.as_json() for r in results], "throughput": dataclasses.asdict(throughput)}

@@ -384,9 +384,10 @@ def vllm_memory(shape: ModelShape, engine: Vllm, gpu_gib: float, plan: MemoryPla
 
 
 # Throughputs: the dense bf16 peak of common cards (TFLOP/s) and their memory bandwidth (TB/s), from NVIDIA's
-# datasheets (the H200 has the H100's compute)
-PEAK_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0}
-MEMORY_TBS = {"H100": 3.35, "H200": 4.8, "A100": 2.0}
+# datasheets (the H200 has the H100's compute; the 24 GB cards' bf16 with fp32 accumulation, sparsity excluded: the
+# RTX 4090's from the Ada whitepaper, the A5000's half of its sparse 222.2)
+PEAK_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "RTX4090": 165.2, "L4": 121.0, "A5000": 111.1}
+MEMORY_TBS = {"H100": 3.35, "H200": 4.8, "A100": 2.0, "RTX4090": 1.008, "L4": 0.3, "A5000": 0.768}
 DEFAULT_GPU = "H100"
 # Model-FLOPs utilisation assumed for training (attention counted, `forward_flops`). One H200 reached 38% to 48%
 # with Qwen2.5-1.5B and Llama-3.2-1B on 4,096 to 32,768 tokens a step (tests/data/memory_h200.json; 4% to 26% on

@@ -33,6 +33,7 @@ from r1recipes.sizing.estimate import (
     Throughput,
     Training,
     Vllm,
+    state_bytes,
     training_memory,
     transformers_generation,
     vllm_memory,
@@ -65,6 +66,7 @@ ALL_PHASES = ("generate", "update", "step")
 # PEFT's target modules for Llama and Qwen2 models when a recipe names none
 PEFT_DEFAULT_TARGETS = ["q_proj", "v_proj"]
 SAMPLERS = ("generate", "evaluate")  # runners that only sample: a vLLM engine or transformers, no training
+SAMPLING = ("grpo", *SAMPLERS)  # runners whose completions are counted at their longest, and may have a mean
 # GPUs an evaluation runs on, data parallel, unless GPUS= says: a node of the size the GPU recipes are sized for
 # (slurm/pipeline.sh's R1_EVAL_GPUS)
 EVALUATION_GPUS = 8
@@ -145,6 +147,8 @@ class Hardware:
     throughput: Throughput
     nodes: int = 1
     shards: int | None = None  # a generation recipe's Slurm array tasks (slurm/pipeline.sh --shards), one engine each
+    # check's --mean_completion_tokens: every sampling recipe's mean completion (tokens), over the recipe's own
+    mean_completion_tokens: int | None = None
 
 
 def accelerate_config(name: str) -> dict:
@@ -460,30 +464,36 @@ def decoding(sized: Sized, plan: MemoryPlan) -> Decoding | None:
     return Decoding(facts["concurrent"], max(context - completion, 0) + completion / 2, tp)
 
 
-def work_and_time(sized: Sized, plan: MemoryPlan, owners: dict[str, Path]) -> tuple[dict, dict]:
-    """(work, time): steps, prompts, completions and tokens (upper bounds: every completion at its maximum
-    length), then hours, GPU-hours and cost at the throughputs given or assumed."""
+def work_and_time(
+    sized: Sized, plan: MemoryPlan, owners: dict[str, Path], completion: int | None = None
+) -> tuple[dict, dict]:
+    """(work, time): steps, prompts, completions and tokens, then hours, GPU-hours and cost at the throughputs
+    given or assumed. Every completion is `completion` tokens long (a GRPO sequence: its prompt and that), by
+    default its maximum length (upper bounds); the decoding rate stays that of full-length sequences."""
     s, shape, gpus, speed = sized.settings, sized.shape, sized.gpus, sized.hardware.throughput
     rows = dataset_rows(s, owners)
     work: dict = {"rows": rows}
     generated = trained = None
     passes = sequence = 0
     generating_gpus = sized.server_gpus or gpus
+    longest = s.int("max_new_tokens", 4096) if sized.runner in SAMPLERS else lengths(sized)[1]  # SFT: its sequence
+    length = completion or longest
     if sized.runner == "generate":
         completions = rows * s.int("num_samples", 4) if rows is not None else None
-        generated = completions * s.int("max_new_tokens", 4096) if completions is not None else None
+        generated = completions * length if completions is not None else None
         work.update(prompts=rows, completions=completions, generated_tokens=generated, keepable=keepable_rows(s))
     elif sized.runner == "evaluate":
         problems = {name: benchmark_problems(name, s.int("max_problems") or None) for name in s["benchmarks"]}
         samples = {name: s["benchmark_samples"].get(name, s.int("num_samples", 4)) for name in problems}
         known = all(n is not None for n in problems.values())
         completions = sum(problems[name] * samples[name] for name in problems) if known else None
-        generated = completions * s.int("max_new_tokens", 4096) if completions else None
+        generated = completions * length if completions else None
         work.update(benchmarks={name: {"problems": problems[name], "samples": samples[name]} for name in problems},
                     prompts=sum(problems.values()) if known else None, completions=completions,
                     generated_tokens=generated)  # fmt: skip
     else:
         run = training(sized)
+        sequence = run.sequence - run.scored + length  # GRPO: its prompt and completion
         per_step = run.micro_batch * run.accumulation * gpus  # sequences (completions) per optimizer step
         repeats = s.int("num_generations", 8) if sized.runner == "grpo" else 1
         iterations = s.int("num_iterations", 1) if sized.runner == "grpo" else 1  # updates per rollout
@@ -492,10 +502,8 @@ def work_and_time(sized: Sized, plan: MemoryPlan, owners: dict[str, Path]) -> tu
             epochs = float(s.get("num_train_epochs") or 1)
             steps = math.ceil(rows * repeats * iterations / per_step * epochs) if rows else None
         epochs = round(steps * per_step / iterations / (rows * repeats), 2) if rows and steps else None
-        work.update(
-            optimizer_steps=steps, epochs=epochs, sequences_per_step=per_step, tokens_per_sequence=run.sequence
-        )
-        passes, sequence = (4 if run.checkpointing else 3), run.sequence
+        work.update(optimizer_steps=steps, epochs=epochs, sequences_per_step=per_step, tokens_per_sequence=sequence)
+        passes = 4 if run.checkpointing else 3
         if sized.runner == "grpo":
             per_rollout = sequences_per_rollout(sized, run) * gpus
             generate_every = s.int("steps_per_generation", 1) * iterations  # TRL's test for old log-probs
@@ -505,7 +513,7 @@ def work_and_time(sized: Sized, plan: MemoryPlan, owners: dict[str, Path]) -> tu
             reference = bool(s.get("beta"))  # the reference model's forward (LoRA: the adapters turned off)
             passes += (reference + old_logps) / iterations  # extra forward passes, once a rollout
             completions = steps * per_step // iterations if steps else None
-            generated = completions * run.scored if completions else None
+            generated = completions * length if completions else None
             work.update(
                 prompts_per_step=per_step // repeats,
                 completions_per_step=per_step,
@@ -514,7 +522,7 @@ def work_and_time(sized: Sized, plan: MemoryPlan, owners: dict[str, Path]) -> tu
                 completions=completions,
                 generated_tokens=generated,
             )
-        trained = steps * per_step * run.sequence if steps else None
+        trained = steps * per_step * sequence if steps else None
         work["trained_tokens"] = trained
     generate_rate = speed.generate_rate(shape, decoding(sized, plan))
     seconds_generating = generated / (generate_rate * generating_gpus) if generated else 0.0
@@ -532,12 +540,43 @@ def work_and_time(sized: Sized, plan: MemoryPlan, owners: dict[str, Path]) -> tu
         "generation_hours": rounded(seconds_generating / 3600),
         "training_hours": rounded(seconds_training / 3600),
         "gpu_hours": rounded(hours * held, 1),
-        "cost_usd": rounded(hours * held * speed.price_per_gpu_hour, 0),
+        "cost_usd": rounded(hours * held * speed.price_per_gpu_hour),
         "generate_tokens_per_s_per_gpu": round(generate_rate) if generated else None,
         "train_tokens_per_s_per_gpu": round(speed.train_rate(shape, passes, sequence)) if trained else None,
         **judging_time(sized, work.get("completions"), rounded(seconds_generating / 3600)),
     }
     return work, time
+
+
+def mean_completion(sized: Sized) -> tuple[int | None, str | None]:
+    """A sampling recipe's mean completion (tokens) and where it comes from: check's --mean_completion_tokens,
+    capped at the recipe's longest completion, else the recipe's `mean_completion_tokens`; (None, None) unknown."""
+    longest_key = "max_completion_length" if sized.runner == "grpo" else "max_new_tokens"
+    longest, given = sized.settings.int(longest_key), sized.hardware.mean_completion_tokens
+    if given is not None and given > longest:
+        return longest, f"--mean_completion_tokens {given:,} capped at {longest_key} {longest:,}"
+    if given is not None:
+        return given, "--mean_completion_tokens"
+    own = sized.settings.get("mean_completion_tokens")
+    return (own, "recipe: mean_completion_tokens") if own is not None else (None, None)
+
+
+def expected_time(sized: Sized, plan: MemoryPlan, owners: dict[str, Path]) -> dict:
+    """A sampling recipe's expected hours, GPU-hours and cost: `work_and_time` with every completion of the mean
+    length (`mean_completion`) instead of its longest; None where no mean is known, or no time (a CPU recipe).
+    Nothing for other runners. Training lies between this and the upper bound, as TRL pads a micro-batch to its
+    longest completion; the decoding rate is kept as for full-length sequences."""
+    if sized.runner not in SAMPLING:
+        return {}
+    mean, source = mean_completion(sized)
+    time = work_and_time(sized, plan, owners, mean)[1] if mean is not None else {}
+    return {
+        "mean_completion_tokens": mean,
+        "mean_source": source,
+        "expected_hours": time.get("hours"),
+        "expected_gpu_hours": time.get("gpu_hours"),
+        "expected_cost_usd": time.get("cost_usd"),
+    }
 
 
 def judging_time(sized: Sized, completions: int | None, generation_hours: float | None) -> dict:
@@ -576,8 +615,8 @@ def checkpoints_kept(settings: Settings, steps: int | None) -> int:
 
 
 def disk_bytes(sized: Sized, work: dict) -> float:
-    """What a run writes: checkpoints kept (bf16 weights, fp32 master weights and moments) and the final model;
-    stage 3's rows."""
+    """What a run writes: checkpoints kept (the weights as trained, the optimizer's states: fp32 master weights and
+    moments, or 8-bit moments) and the final model; stage 3's rows."""
     s, shape = sized.settings, sized.shape
     if sized.runner == "generate":
         kept = (work.get("keepable") or {}).get("reasoning")
@@ -585,8 +624,9 @@ def disk_bytes(sized: Sized, work: dict) -> float:
     if sized.runner == "evaluate":  # samples.jsonl: every completion as text, ~4 characters a token
         return (work.get("generated_tokens") or 0) * 4
     adapters = lora_params(shape, s)
-    checkpoint = adapters * 16 if adapters else shape.params * 14
-    final = adapters * 4 if adapters else shape.params * 2
+    weights, _, states = state_bytes(training(sized))
+    checkpoint = (adapters or shape.params) * (weights + states)
+    final = adapters * 4 if adapters else shape.params * dtype_bytes(sized)
     return final + checkpoints_kept(s, work.get("optimizer_steps")) * checkpoint
 
 

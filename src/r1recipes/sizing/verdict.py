@@ -26,6 +26,7 @@ from r1recipes.sizing.recipe import (
     Hardware,
     Sized,
     disk_bytes,
+    expected_time,
     memory_plan,
     missing_here,
     size,
@@ -176,6 +177,7 @@ def check_recipe(recipe: RecipeFile, hardware: Hardware, owners: dict[str, Path]
     sized = size(recipe, hardware, owners)
     plan = memory_plan(sized)
     work, time = work_and_time(sized, plan, owners)
+    time.update(expected_time(sized, plan, owners))
     disk = disk_bytes(sized, work)
     result = RecipeCheck(sized, plan, work, time, disk, missing_here(sized, disk))
     if not result.fits:
@@ -228,5 +230,8 @@ def check_evaluation(
     result.work["models"] = len(models)
     if result.time.get("gpu_hours") is not None:
         result.time["gpu_hours_all"] = round(result.time["gpu_hours"] * len(models), 1)
-        result.time["cost_usd_all"] = round(result.time["cost_usd"] * len(models))
+        result.time["cost_usd_all"] = round(result.time["cost_usd"] * len(models), 2)
+    if result.time.get("expected_gpu_hours") is not None:
+        result.time["expected_gpu_hours_all"] = round(result.time["expected_gpu_hours"] * len(models), 1)
+        result.time["expected_cost_usd_all"] = round(result.time["expected_cost_usd"] * len(models), 2)
     return result
