@@ -56,6 +56,7 @@ def test_a_recipe_that_asks_nothing_of_a_gpu_trains_on_the_cpu_in_fp32(tmp_path,
         ({"bf16": True}, "bf16"),
         ({"fp16": True}, "fp16"),
         ({"num_processes": 8}, "sized for 8 GPUs (num_processes)"),
+        ({"num_processes": 1}, "sized for 1 GPU (num_processes)"),
     ],
 )
 def test_a_gpu_recipe_without_a_gpu_stops_with_one_line(tmp_path, tiny_model, arithmetic_file, on, fields, named):

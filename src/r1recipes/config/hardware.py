@@ -145,7 +145,8 @@ def gpu_features(values: Mapping) -> list[str]:
     if values.get("load_in_4bit") is True or values.get("load_in_8bit") is True:
         features.append("4/8-bit loading")
     if values.get("num_processes"):
-        features.append(f"sized for {values['num_processes']} GPUs (num_processes)")
+        gpus = values["num_processes"]
+        features.append(f"sized for {gpus} GPU{'s' if gpus > 1 else ''} (num_processes)")
     return features
 
 
