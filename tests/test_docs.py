@@ -86,8 +86,9 @@ COMMANDS = {
     ),
     "make zero MODEL=Qwen2.5-7B": StopsWithoutGpu("recipes/Qwen2.5-7B/zero_grpo.yaml"),
     "make tinyzero MODEL=Qwen2.5-3B": StopsWithoutGpu("recipes/Qwen2.5-3B/tinyzero_countdown_grpo.yaml"),
-    # 6 training jobs, stage 3's array and its merge, 7 evaluations (the starting model, stages 1-4, 2 students)
-    "slurm/pipeline.sh Qwen2.5-7B": SubmitsToSlurm(jobs=15),
+    # 6 training jobs, stage 3's array and its merge, 9 evaluations (the starting model, 2 students before and after,
+    # stages 1-4)
+    "slurm/pipeline.sh Qwen2.5-7B": SubmitsToSlurm(jobs=17),
 }
 SHELL = {"bash", "sh", "shell"}
 

@@ -99,12 +99,16 @@ def test_with_an_evaluation_recipe_the_pipeline_evaluates_the_base_and_each_trai
         ("evaluating runs/tiny/stage3", False),
         ("recipes/tiny/stage4_all_scenario_grpo.yaml (grpo) -> runs/tiny/stage4", False),
         ("evaluating runs/tiny/stage4", False),
+        # the student's own starting model, its baseline in the report, just before it is distilled
+        ("evaluating runs/models/tiny-student, the starting model of runs/tiny/distill_tiny-student", False),
         ("recipes/tiny/distill_tiny-student.yaml (sft) -> runs/tiny/distill_tiny-student", False),
         ("evaluating runs/tiny/distill_tiny-student", False),
         ("writing runs/tiny/report.md", False),
     ]
     evaluate = [sys.executable, "-m", "r1recipes.evaluate", "--config", "recipes/tiny/eval.yaml", "--model"]
     assert steps[1][1] == [*evaluate, "runs/models/tiny", "--output", "runs/tiny/eval/base"]
+    start = "runs/tiny/eval/distill_tiny-student_start"
+    assert steps[-4][1] == [*evaluate, "runs/models/tiny-student", "--output", start]
     student = "runs/tiny/distill_tiny-student"
     assert steps[-2][1] == [*evaluate, student, "--output", "runs/tiny/eval/distill_tiny-student"]
     assert steps[-1][1] == [sys.executable, "-m", "r1recipes.report", "runs/tiny"]
@@ -279,7 +283,19 @@ def test_plan_and_get_read_recipes_for_slurm(tree):
     assert lines[1] == ["recipes/tiny/eval.yaml", "evaluate", "runs/tiny/eval/base", "todo", base]
     assert lines[2][:4] == ["recipes/tiny/eval.yaml", "evaluate", "runs/tiny/eval/stage1", "todo"]
     assert lines[5] == ["recipes/tiny/stage3_rejection_sampling.yaml", "generate", "runs/tiny/stage3_data", "todo", ""]
-    assert [line[1] for line in lines].count("evaluate") == 6  # the base model, stages 1-4, the student
+    # the student's starting model, not built yet, after the job that builds it (the student's), then the student
+    start = "--model runs/models/tiny-student --output runs/tiny/eval/distill_tiny-student_start"
+    assert lines[-3:] == [
+        ["recipes/tiny/distill_tiny-student.yaml", "sft", "runs/tiny/distill_tiny-student", "todo", ""],
+        ["recipes/tiny/eval.yaml", "evaluate", "runs/tiny/eval/distill_tiny-student_start", "todo", start],
+        ["recipes/tiny/eval.yaml", "evaluate", "runs/tiny/eval/distill_tiny-student", "todo",
+         "--model runs/tiny/distill_tiny-student --output runs/tiny/eval/distill_tiny-student"],
+    ]  # fmt: skip
+    assert [line[1] for line in lines].count("evaluate") == 7  # the base model, the student's, stages 1-4, the student
+    Path("runs/models/tiny-student").mkdir(parents=True)  # built: evaluated at once, beside the chain
+    built = [line.split("\t") for line in plan_lines(model_folder("tiny"))]
+    assert built[0] == lines[-2]
+    assert [line[2] for line in built[-2:]] == [lines[-3][2], lines[-1][2]]  # the student, then its evaluation
     aimed = ["--learning_rate", "1e-4", "stage3_sft.output_dir=runs/x y"]  # each line ends with its recipe's share
     shares = {line.split("\t")[0]: line.split("\t")[-1] for line in plan_lines(model_folder("tiny"), aimed)}
     assert shares["recipes/tiny/stage3_rejection_sampling.yaml"] == ""
@@ -368,7 +384,7 @@ def test_the_demo_pipeline_on_tiny_models_continues_after_a_failure_evaluates_ev
     rerun = subprocess.run(command, capture_output=True, text=True)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     assert "skip recipes/tiny/stage1_cold_start_sft.yaml" in rerun.stderr
-    assert "[13/13] writing runs/tiny/report.md" in rerun.stderr  # the models and data are built already
+    assert "[14/14] writing runs/tiny/report.md" in rerun.stderr  # the models and data are built already
     assert "r1recipes: done in " in rerun.stderr
     assert (tree / "runs/tiny/stage1/stage.json").read_text() == stage1  # not retrained
     for recipe in pipeline_recipes(Path("recipes/tiny")):
@@ -379,16 +395,26 @@ def test_the_demo_pipeline_on_tiny_models_continues_after_a_failure_evaluates_ev
     assert {task: t["prompts"] for task, t in manifest["tasks"].items()} == {"math": 128, "countdown": 64, "code": 64}
     assert all(t["samples"] == 4 * t["prompts"] for t in manifest["tasks"].values())
 
-    evaluated = ["base", "stage1", "stage2", "stage3", "stage4", "distill_tiny-student"]
+    models = {"base": "runs/models/tiny", "distill_tiny-student_start": "runs/models/tiny-student"}
+    evaluated = ["base", "stage1", "stage2", "stage3", "stage4", "distill_tiny-student_start", "distill_tiny-student"]
     assert sorted(p.name for p in (tree / "runs/tiny/eval").iterdir()) == sorted(evaluated)
     for name in evaluated:
         results = json.loads((tree / "runs/tiny/eval" / name / "results.json").read_text())
-        assert results["model"] == ("runs/models/tiny" if name == "base" else f"runs/tiny/{name}")
+        assert results["model"] == models.get(name, f"runs/tiny/{name}")
         assert {b: m["problems"] for b, m in results["benchmarks"].items()} == {"word_problems": 4, "countdown3": 4}
     report = (tree / "runs/tiny/report.md").read_text()
     header = report.index("| stage | countdown3 | word_problems |")
-    rows = [line.split(" | ")[0][2:] for line in report[header:].splitlines()[2:8]]
+    rows = [line.split(" | ")[0][2:] for line in report[header:].splitlines()[2:9]]
     assert rows == evaluated
+    # one paired line per trained stage, against the model it starts from (stage 3, SFT of the base, against 1)
+    paired = report.index("| stage | against | countdown3 | word_problems |")
+    lines = report[paired:].split("\n\n")[0].splitlines()[2:]  # the table's rows
+    pairs = [("stage1", "base"), ("stage2", "stage1"), ("stage3", "stage1"), ("stage4", "stage3"),
+             ("distill_tiny-student", "distill_tiny-student_start")]  # fmt: skip
+    cell = r"[+-]\d+\.\d \[-?\d+\.\d, -?\d+\.\d\] p=[0-9.e-]+"
+    for line, (stage, start) in zip(lines, pairs, strict=True):
+        assert re.fullmatch(rf"\| {stage} \| {start} \| {cell} \| {cell} \|", line), line
+    assert "Not paired" not in report and "\n".join(lines) in rerun.stdout
     assert "- stage2: mean total reward " in report and "- stage4: mean total reward " in report
     assert "- Every expected stage is complete, evaluated and has a training log." in report
     assert "\nruns/tiny/report.md\n| stage | countdown3 | word_problems |\n" in rerun.stdout  # the report's own
@@ -527,11 +553,14 @@ def test_make_check_takes_a_training_key_on_a_folder_with_a_generator(capsys):
 def test_the_gpu_folders_plan_their_evaluations_and_make_zero_evaluates_the_zero_run():
     lines = [line.split("\t") for line in plan_lines(model_folder("Qwen2.5-7B"))]
     evaluations = [line for line in lines if line[1] == "evaluate"]
-    names = ["base", "stage1", "stage2", "stage3", "stage4", "distill_Llama-3.1-8B", "distill_Qwen2.5-Math-1.5B"]
+    students = ["distill_Llama-3.1-8B", "distill_Qwen2.5-Math-1.5B"]
+    names = ["base", *(f"{s}_start" for s in students), "stage1", "stage2", "stage3", "stage4", *students]
     assert [line[2] for line in evaluations] == [f"runs/Qwen2.5-7B/eval/{name}" for name in names]
     assert {line[0] for line in evaluations} == {"recipes/Qwen2.5-7B/eval.yaml"}
     assert evaluations[0][4] == "--model Qwen/Qwen2.5-7B --output runs/Qwen2.5-7B/eval/base"
-    assert lines.index(evaluations[1]) == 2  # right after stage 1
+    start = "--model meta-llama/Llama-3.1-8B --output runs/Qwen2.5-7B/eval/distill_Llama-3.1-8B_start"
+    assert lines.index(evaluations[1]) == 1 and evaluations[1][4] == start  # Hub models: at once, with the base
+    assert lines.index(evaluations[3]) == 4  # right after stage 1
     # a stage target evaluates only what an eval_<output>.yaml names: `make zero`, with R1-Zero's template
     zero = [RecipeFile.load(p) for p in stage_recipes(model_folder("Qwen2.5-7B"), "zero")]
     steps = plan_steps(zero, [], make_parser().parse_args(["run", "zero", "--model", "Qwen2.5-7B"]), False, None)

@@ -115,11 +115,14 @@ def test_report_of_a_trained_evaluated_run(run_dir, capsys):
     signal = f"- stage2: mean total reward {first:.3f} over its first 1 of 3 logged steps, {last:.3f} over its last 1 "
     name = "length_reward"
     assert signal + f"({last - first:+.3f}); {name} {rewards[0][f'rewards/{name}/mean']:.3f} → " in text
-    assert "| stage1 | – | +10.0 |\n| stage2 | +37.5 | +25.0 |" in text  # pass@1 against base, in points
-    assert "| stage2 | +37.5 | +25.0 |" in out
-    # results.json alone (no samples.jsonl): nothing to pair, so no interval or p, and the report says why
-    assert "Not paired (the difference of the table's pass@1 only):\n- base: " in text and " p=" not in text
-    assert f"{run_dir / 'eval' / 'base'}: results.json lists countdown but samples.jsonl has no sample of it" in out
+    # results.json alone (no samples.jsonl): nothing to pair, so no interval or p; the plain difference of pass@1
+    # in points, and why. Without recipes/run/, R1's chain by name: stage 1 against base, stage 2 against stage 1
+    unreadable = "{}: results.json lists {} but samples.jsonl has no sample of it"
+    stage1 = "- stage1 against base: pass@1 math500 +10.0 points, not paired: "
+    stage2 = "- stage2 against stage1: pass@1 math500 +15.0 points, not paired: "
+    assert f"Not paired:\n{stage1}{unreadable.format(run_dir / 'eval' / 'base', 'countdown')}\n" in text
+    assert f"{stage2}{unreadable.format(run_dir / 'eval' / 'stage1', 'math500')}\n" in text and " p=" not in text
+    assert f"{stage2}{unreadable.format(run_dir / 'eval' / 'stage1', 'math500')}" in out
 
     plots = sorted(p.name for p in (run_dir / "plots").iterdir())
     assert plots == ["pass_at_1.png", "stage1.png", "stage2.png"]
@@ -140,7 +143,7 @@ def test_the_reward_trend_compares_the_first_and_last_fifth_of_the_steps():
 
 
 def test_report_of_what_evaluate_wrote(run_dir, tiny_model, capsys):
-    for name, model in [("base", tiny_model), ("stage2", run_dir / "stage2")]:
+    for name, model in [("base", tiny_model), ("stage1", run_dir / "stage1")]:
         argv = ["--model", str(model), "--output", str(run_dir / "eval" / name), "--max_new_tokens", "8",
                 "--benchmarks", "countdown,arithmetic", "--max_problems", "2", "--num_samples", "2"]  # fmt: skip
         evaluate.main(*evaluate.make_parser().parse(argv))
@@ -148,7 +151,7 @@ def test_report_of_what_evaluate_wrote(run_dir, tiny_model, capsys):
     out = render(run_dir, capsys)
     text = (run_dir / "report.md").read_text()
     assert "| stage | arithmetic | countdown |" in out
-    for name in ("base", "stage2"):
+    for name in ("base", "stage1"):
         results = json.loads((run_dir / "eval" / name / "results.json").read_text())["benchmarks"]
         cells = []
         for benchmark in ("arithmetic", "countdown"):
@@ -157,25 +160,89 @@ def test_report_of_what_evaluate_wrote(run_dir, tiny_model, capsys):
             cells.append(f"{100 * m['pass@1']:.1f}% [{100 * low:.1f}, {100 * high:.1f}] · {m['mean_length']:.0f} tok")
         assert f"| {name} | {' | '.join(cells)} |" in text
     assert "K=2 samples per problem, temperature 0.6, max_new_tokens 8." in text
-    assert "- Not evaluated (no `eval/<name>/results.json`): stage1\n" in text
-    paired = compare(run_dir / "eval" / "base", run_dir / "eval" / "stage2")
+    assert "- Not evaluated (no `eval/<name>/results.json`): stage2\n" in text
+    paired = compare(run_dir / "eval" / "base", run_dir / "eval" / "stage1")
     assert [c.test for c in paired] == ["sign-flip permutation"] * 2  # two samples per problem
-    assert f"| stage2 | {' | '.join(difference_cell(c) for c in paired)} |" in out
-    assert re.search(r"\| stage2 \| [+-]\d+\.\d \[-?\d+\.\d, -?\d+\.\d\] p=[0-9.e-]+ \|", text)
+    assert f"| stage1 | base | {' | '.join(difference_cell(c) for c in paired)} |" in out
+    assert re.search(r"\| stage1 \| base \| [+-]\d+\.\d \[-?\d+\.\d, -?\d+\.\d\] p=[0-9.e-]+ \|", text)
     assert "Not paired" not in text
     check_png(run_dir / "plots" / "pass_at_1.png")
 
 
-def test_stages_are_compared_with_the_base_model_problem_by_problem(run_dir, capsys):
-    """One greedy sample per problem: McNemar's exact test and Newcombe's interval, worked out in test_paired."""
+def paired_cell(both: int, lost: int, gained: int, neither: int, p: float) -> str:
+    """The report's cell for one greedy sample per problem: Newcombe's interval (test_paired checks it) and p."""
+    low, high = newcombe_interval(both, lost, gained, neither)
+    difference = (gained - lost) / (both + lost + gained + neither)
+    return f"{100 * difference:+.1f} [{100 * low:.1f}, {100 * high:.1f}] p={p:.3g}"
+
+
+def test_each_stage_is_compared_with_the_model_it_starts_from_problem_by_problem(run_dir, capsys):
+    """One greedy sample per problem: McNemar's exact test and Newcombe's interval, worked out in test_paired;
+    without a recipe folder of the run's name, stage 2 is set against stage 1 (R1's chain by name)."""
     write_evaluation(run_dir / "eval" / "base", {"countdown": one_sample("0" * 8), "sums": one_sample("10")})
     write_evaluation(run_dir / "eval" / "stage1", {"countdown": one_sample("11111000"), "sums": one_sample("10")})
     write_evaluation(run_dir / "eval" / "stage2", {"countdown": one_sample("00000000")})
     out = render(run_dir, capsys)
-    low, high = newcombe_interval(0, 0, 5, 3)  # none both right, none lost, 5 gained, 3 neither
-    assert f"| stage1 | +62.5 [{100 * low:.1f}, {100 * high:.1f}] p=0.0625 | +0.0 [" in out  # p = 2 / 2**5
-    assert "| stage2 | +0.0 [-32.4, 32.4] p=1 | – |" in out  # 0 of 8 both: +-z^2 / (8 + z^2)
+    assert "| stage | against | countdown | sums |" in out
+    assert f"| stage1 | base | {paired_cell(0, 0, 5, 3, 2 / 2**5)} | +0.0 [" in out  # 5 gained, none lost
+    assert f"| stage2 | stage1 | {paired_cell(0, 5, 0, 3, 2 / 2**5)} | – |" in out  # the same 5 lost
     assert "Not paired" not in out
+
+
+def test_the_pairs_follow_the_recipes_each_stage_against_the_model_it_starts_from(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    r1 = {"stage1": "base", "stage2": "stage1", "stage3": "stage1", "stage4": "stage3"}  # 3 and 1 both SFT the base
+    for folder in ("tiny", "SmolLM2-135M"):
+        student = "distill_tiny-student"  # from runs/models/tiny-student, not the run's starting model
+        assert report.compared_with(Path(folder)) == {**r1, student: f"{student}_start"}
+    students = {f"distill_{s}": f"distill_{s}_start" for s in ("Llama-3.1-8B", "Qwen2.5-Math-1.5B")}
+    assert report.compared_with(Path("Qwen2.5-7B")) == {**r1, **students, "zero": "base"}  # zero_grpo.yaml too
+    assert report.compared_with(Path("Qwen2.5-1.5B")) == {"tinyzero": "base", "zero": "base"}
+    assert report.compared_with(Path("rl-demo")) == {"stage2": "base"}  # its base: the SmolLM2 demo's stage 1
+    assert report.compared_with(Path("no-such-folder")) == r1
+
+
+def test_a_tiny_run_reports_each_stage_against_its_start_or_names_the_start_missing(tmp_path, capsys, monkeypatch):
+    """The layout `make demo DEMO=tiny` writes (recipes/tiny/): five trained stages, each paired with the
+    evaluation of the model it starts from; the student's own starting model is eval/distill_tiny-student_start."""
+    monkeypatch.chdir(ROOT)
+    run = tmp_path / "tiny"
+    correct = {  # word_problems and countdown3, one greedy sample each on 8 problems
+        "base": ("00000000", "00000000"),
+        "stage1": ("11110000", "11000000"),
+        "stage2": ("11111100", "10000000"),
+        "stage3": ("11000000", "10000000"),
+        "stage4": ("11100000", "00000000"),
+        "distill_tiny-student_start": ("00000000", "00000000"),
+        "distill_tiny-student": ("10000000", "00000000"),
+    }
+    for name, (words, puzzles) in correct.items():
+        write_evaluation(run / "eval" / name, {"word_problems": one_sample(words), "countdown3": one_sample(puzzles)})
+    for name in report.expected_stages(run):
+        (run / name).mkdir(parents=True)
+        (run / name / "stage.json").write_text(json.dumps({"runner": "generate" if name == "stage3_data" else "sft"}))
+    out = render(run, capsys)
+    lines = out.splitlines()
+    header = lines.index("| stage | against | countdown3 | word_problems |")
+    assert lines[header + 2 : header + 7] == [  # (both right, lost, gained, neither) of 8, p = 2 P(X <= lost)
+        f"| stage1 | base | {paired_cell(0, 0, 2, 6, 0.5)} | {paired_cell(0, 0, 4, 4, 0.125)} |",
+        f"| stage2 | stage1 | {paired_cell(1, 1, 0, 6, 1)} | {paired_cell(4, 0, 2, 2, 0.5)} |",
+        f"| stage3 | stage1 | {paired_cell(1, 1, 0, 6, 1)} | {paired_cell(2, 2, 0, 4, 0.5)} |",  # not +25 (base)
+        f"| stage4 | stage3 | {paired_cell(0, 1, 0, 7, 1)} | {paired_cell(2, 0, 1, 5, 1)} |",
+        f"| distill_tiny-student | distill_tiny-student_start | {paired_cell(0, 0, 0, 8, 1)} | "
+        f"{paired_cell(0, 0, 1, 7, 1)} |",
+    ]
+    assert "Not paired" not in out and "Not evaluated" not in (run / "report.md").read_text()
+    table = [line.split(" | ")[0][2:] for line in lines[lines.index("| stage | countdown3 | word_problems |") :]]
+    assert table[2:9] == list(correct)  # the student before distillation just before the student
+
+    shutil.rmtree(run / "eval" / "distill_tiny-student_start")
+    out = render(run, capsys)
+    missing = "distill_tiny-student against distill_tiny-student_start: not evaluated"
+    assert f"Not paired:\n- {missing} (no `eval/distill_tiny-student_start/results.json`)" in out
+    assert "| distill_tiny-student |" not in out.split("| against |")[1]  # no row for it
+    text = (run / "report.md").read_text()
+    assert "- Not evaluated (no `eval/<name>/results.json`): distill_tiny-student_start\n" in text
 
 
 def test_without_results_or_trainer_state_the_report_says_so(run_dir, capsys):

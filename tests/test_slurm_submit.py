@@ -71,8 +71,8 @@ def test_a_recipe_that_does_not_fit_the_clusters_cards_submits_nothing(tmp_path)
     forced, log = run_pipeline_sh(tmp_path / "forced", "Qwen2.5-7B", R1_GPU_MEMORY_GB="40", R1_CHECK="0")
     assert forced.returncode == 0, forced.stderr
     assert re.search(r"^check: [0-9] of 10 recipes fit; not: ", forced.stderr, re.MULTILINE), forced.stderr
-    jobs = log.read_text().splitlines()  # 6 training jobs, stage 3's array and its merge, 7 evaluations
-    assert len(jobs) == 15 and sum("evaluate.slurm --config recipes/Qwen2.5-7B/eval.yaml" in job for job in jobs) == 7
+    jobs = log.read_text().splitlines()  # 6 training jobs, stage 3's array and its merge, 9 evaluations
+    assert len(jobs) == 17 and sum("evaluate.slurm --config recipes/Qwen2.5-7B/eval.yaml" in job for job in jobs) == 9
 
 
 def test_two_nodes_keep_the_one_node_global_batch(tmp_path):
@@ -118,12 +118,13 @@ def test_each_trained_model_is_evaluated_after_its_job_beside_the_chain(tmp_path
     calls = submit(tmp_path, "Qwen2.5-7B")
     ids = {call["recipe"]: 1001 + i for i, call in enumerate(calls) if call["script"] == "train.slurm"}
     evaluations = [(i, call) for i, call in enumerate(calls) if call["script"] == "evaluate.slurm"]
-    names = ["base", "stage1", "stage2", "stage3", "stage4", "distill_Llama-3.1-8B", "distill_Qwen2.5-Math-1.5B"]
+    students = ["distill_Llama-3.1-8B", "distill_Qwen2.5-Math-1.5B"]
+    names = ["base", *(f"{s}_start" for s in students), "stage1", "stage2", "stage3", "stage4", *students]
     assert [call["job-name"] for _, call in evaluations] == [f"r1-Qwen2.5-7B-eval-{name}" for name in names]
-    assert "dependency" not in evaluations[0][1]  # the starting model at once
+    assert all("dependency" not in call for _, call in evaluations[:3])  # the starting models at once
     stage1 = ids["recipes/Qwen2.5-7B/stage1_cold_start_sft.yaml"]
-    assert evaluations[1][1]["dependency"] == f"afterok:{stage1}" and evaluations[1][1]["gpus-per-node"] == "8"
-    stage2 = calls[evaluations[1][0] + 1]  # the next training job waits for stage 1, not for its evaluation
+    assert evaluations[3][1]["dependency"] == f"afterok:{stage1}" and evaluations[3][1]["gpus-per-node"] == "8"
+    stage2 = calls[evaluations[3][0] + 1]  # the next training job waits for stage 1, not for its evaluation
     assert stage2["recipe"].endswith("stage2_reasoning_grpo.yaml") and stage2["dependency"] == f"afterok:{stage1}"
 
 

@@ -19,8 +19,9 @@ and students, or every recipe of a folder without stage 1 (TinyZero's, the RL de
 other folders whose outputs they read (the RL demo starts from the SmolLM2 demo's stage 1); it skips recipes
 whose `stage.json` exists, so a rerun after a failure continues where it stopped. When the folder has an
 `eval.yaml` (evaluate's flags; `--eval_args` adds more), `all` also evaluates the starting model (the folder's
-first recipe's) and each trained stage as soon as it is trained, into runs/<run>/eval/<name>, and ends with
-runs/<run>/report.md (`make demo` is this, on SmolLM2-135M; `make rl-demo` on rl-demo).
+first recipe's), a student's own starting model before it is distilled (<output>_start) and each trained stage as
+soon as it is trained, into runs/<run>/eval/<name>, and ends with runs/<run>/report.md (`make demo` is this, on
+SmolLM2-135M; `make rl-demo` on rl-demo).
 One process runs a recipe unless `--accelerate` or `--num_processes` (or more than one visible GPU: ddp) asks
 for `accelerate launch`. `--report_to` (make's REPORT_TO) sets the trackers of every training recipe of the run
 (not stage 3's generator, which has none); see `tracking.py`.
@@ -49,6 +50,7 @@ from r1recipes.config.checks import (
 from r1recipes.config.recipes import (
     BUILT_INPUTS,
     EVALUATION,
+    START,
     RecipeFile,
     build_command,
     evaluation_for,
@@ -59,6 +61,7 @@ from r1recipes.config.recipes import (
     runner_of,
     stage_files,
     stage_recipes,
+    start_evaluations,
 )
 from r1recipes.evaluation.benchmarks import benchmark_names
 from r1recipes.evaluation.results import EVAL, ResultsDir
@@ -110,11 +113,12 @@ def evaluate_command(evaluation: Path, model: str, output: Path, eval_args: str 
 
 
 def evaluations(recipes: list[RecipeFile], evaluation: Path | None) -> dict[str, Path]:
-    """The evaluation recipe of each model a run makes, by output name (`base` for the starting model): with the
-    folder's `evaluation` (make pipeline), eval_<name>.yaml or else it for the starting model and each trained
-    stage; without (a stage target), only the trained stages that have an eval_<name>.yaml (eval_zero.yaml)."""
+    """The evaluation recipe of each model a run makes or starts from, by name: with the folder's `evaluation`
+    (make pipeline), eval_<name>.yaml or else it for the starting model (`base`), each student's starting model
+    (`<output>_start`, evaluated as its output is: `start_evaluations`) and each trained stage; without (a stage
+    target), only the trained stages that have an eval_<name>.yaml (eval_zero.yaml)."""
     folder = recipes[0].path.parent
-    names = ["base"] if evaluation else []
+    names = ["base", *start_evaluations(recipes)] if evaluation else []
     names += [Path(r.output_dir).name for r in recipes if r.runner in TRAINERS]
     found = {name: evaluation_for(folder, name, specific_only=evaluation is None) for name in names}
     return {name: path for name, path in found.items() if path is not None}
@@ -130,10 +134,12 @@ def plan_steps(
 ):
     """(what, command, already done) in order: builds, the recipes of other folders the run reads (`before`,
     skipped when complete), then each recipe; with `evaluation`, the starting model (the first recipe's) is
-    evaluated first, each trained stage after it runs, into <run>/eval/<name>, and the report comes last."""
+    evaluated first, a student's starting model just before its recipe runs (into <run>/eval/<output>_start),
+    each trained stage after it runs, into <run>/eval/<name>, and the report comes last."""
     run_dir = Path(recipes[0].output_dir).parent
     eval_args = getattr(args, "eval_args", "")
     recipe_of = evaluations(recipes, evaluation)
+    starts = {name: model for name, model in start_evaluations(recipes).items() if name in recipe_of}
 
     def launch(recipe: RecipeFile, skip: bool) -> tuple:
         command = launch_command(recipe, args.accelerate, args.num_processes, args.launch_args)
@@ -148,8 +154,11 @@ def plan_steps(
         base = str(recipes[0].config.get("model_name_or_path", ""))
         steps.append(evaluate(f"evaluating the starting model {base}", base, "base"))
     for recipe in recipes:
-        steps.append(launch(recipe, skip_complete))
         output = Path(recipe.output_dir)
+        if output.name + START in starts:
+            start = starts[output.name + START]
+            steps.append(evaluate(f"evaluating {start}, the starting model of {output}", start, output.name + START))
+        steps.append(launch(recipe, skip_complete))
         if recipe.runner in TRAINERS and output.name in recipe_of:
             steps.append(evaluate(f"evaluating {output}", str(output), output.name))
     if evaluation:
@@ -199,9 +208,10 @@ def _call(command: list[str], extra_env: dict[str, str] | None = None) -> None:
 def plan_lines(folder: Path, overrides: list[str] = ()) -> list[str]:
     """`recipe runner output complete|todo arguments`, one line per step of `make pipeline`, tab-separated: each
     recipe, its share of `overrides` (`assign_overrides`) last, quoted for a shell; with an evaluation recipe,
-    the evaluations too (the starting model's first, or after the first recipe when the package builds it and
-    it is not built yet; each trained stage's after it), their last field the evaluation's `--model` and
-    `--output`."""
+    the evaluations too (the starting model's first, then each student's starting model, so that slurm/pipeline.sh
+    submits them at once; one the package builds and has not built yet goes after the recipe whose job builds it,
+    the first recipe for the starting model, the student's own for a student's; each trained stage's after it),
+    their last field the evaluation's `--model` and `--output`."""
     paths = folder_recipes(folder)
     shares = assign_overrides(paths, list(overrides))
     recipes = [RecipeFile.load(path, shares[path]) for path in paths]
@@ -216,18 +226,19 @@ def plan_lines(folder: Path, overrides: list[str] = ()) -> list[str]:
         arguments = shlex.join(["--model", model, "--output", str(output)])
         return "\t".join([str(recipe_of[name]), "evaluate", str(output), state, arguments])
 
-    lines = []
+    def unbuilt(model: str) -> bool:  # the first job that reads it builds it (slurm/pipeline.sh)
+        return model in BUILT_INPUTS and not os.path.exists(model)
+
     base = str(recipes[0].config.get("model_name_or_path", "")) if recipes else ""
-    # a starting model the package builds is built by the first job (slurm/pipeline.sh): evaluated after it
-    built_first = base in BUILT_INPUTS and not os.path.exists(base)
-    if "base" in recipe_of and not built_first:
-        lines.append(evaluated("base", base))
+    starting = {"base": base} if "base" in recipe_of else {}
+    starting.update((name, model) for name, model in start_evaluations(recipes).items() if name in recipe_of)
+    lines = [evaluated(name, model) for name, model in starting.items() if not unbuilt(model)]
     for path, recipe in zip(paths, recipes, strict=True):
         state = "complete" if recipe.complete else "todo"
         lines.append("\t".join([str(path), recipe.runner, recipe.output_dir, state, shlex.join(shares[path])]))
-        if "base" in recipe_of and built_first and path == paths[0]:
-            lines.append(evaluated("base", base))
         name = Path(recipe.output_dir).name
+        waiting = (["base"] if path == paths[0] else []) + [name + START]
+        lines += [evaluated(n, starting[n]) for n in waiting if n in starting and unbuilt(starting[n])]
         if recipe.runner in TRAINERS and name in recipe_of:
             lines.append(evaluated(name, recipe.output_dir))
     return lines

@@ -18,6 +18,7 @@ from r1recipes.config.recipes import (
     ACCELERATE_CONFIGS,
     BUILT_INPUTS,
     RECIPES,
+    TRAINERS,
     RecipeFile,
     check_output,
     missing_inputs,
@@ -25,8 +26,6 @@ from r1recipes.config.recipes import (
     runner_of,
 )
 from r1recipes.training import tracking
-
-TRAINERS = ("sft", "grpo")  # runners whose output is a model to evaluate
 
 
 def accelerate_choice(recipe: RecipeFile, accelerate: str | None) -> str | None:

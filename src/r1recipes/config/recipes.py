@@ -35,6 +35,10 @@ EVALUATION = "eval.yaml"  # a folder's evaluation settings: `make pipeline` eval
 # prompts are R1-Zero's template); `make zero` and the other targets evaluate what such a file names
 EVALUATION_FOR = "eval_{}.yaml"
 DISTILL = "distill_"
+TRAINERS = ("sft", "grpo")  # runners whose output is a model to evaluate
+# eval/<output>_start: the starting model of a recipe that starts from neither the run's starting model nor another
+# of its outputs (a student before distillation), evaluated by `make pipeline` so the recipe has its own baseline
+START = "_start"
 
 # Inputs the package makes itself, in build order (a reward model after its base): path -> `python -m` argv,
 # to which `--output <path>` is added
@@ -181,8 +185,10 @@ def is_evaluation(path: Path) -> bool:
 
 def evaluation_for(folder: Path, name: str, specific_only: bool = False) -> Path | None:
     """The evaluation recipe of a folder's output `name` (base, stage1, zero...): eval_<name>.yaml, else
-    (unless `specific_only`) the folder's eval.yaml; None without either."""
-    for path in (folder / EVALUATION_FOR.format(name), None if specific_only else folder / EVALUATION):
+    (unless `specific_only`) the folder's eval.yaml; None without either. `<output>_start` is evaluated as
+    `<output>` is, so that the two are compared on the same settings."""
+    specific = folder / EVALUATION_FOR.format(name.removesuffix(START))
+    for path in (specific, None if specific_only else folder / EVALUATION):
         if path is not None and path.is_file():
             return path
     return None
@@ -246,6 +252,42 @@ def folder_recipes(folder: Path) -> list[Path]:
     if (folder / f"{STAGES['stage1'][0]}.yaml").exists():
         return pipeline_recipes(folder)
     return stage_files(folder)
+
+
+def starting_points(recipes: list[RecipeFile]) -> dict[str, tuple[str, str]]:
+    """What each trained recipe of a run is compared with: its output's name -> (the evaluation's name, the model
+    it evaluates). `recipes` are the run's, in pipeline order (`folder_recipes`, then any other recipe of the
+    folder); the run's starting model is the first recipe's `model_name_or_path`, evaluated as `base`. The model a
+    recipe starts from is
+    - another output of the run: that output (stage 2 against stage 1, stage 4 against stage 3);
+    - the run's starting model: `base` (stage 1; an R1-Zero or TinyZero run), except an SFT recipe that is not the
+      first trained recipe: the first trained recipe's output (stage 3, SFT of the base on stage 2's verified
+      samples, against stage 1, the base fine-tuned on the cold-start data alone: both start from the base, and
+      whether the samples beat the cold start is what R1's design is about);
+    - another model (a student before distillation): its own evaluation, `<output>_start`."""
+    if not recipes:
+        return {}
+    base = str(recipes[0].config.get("model_name_or_path", ""))
+    outputs = {recipe.output_dir: Path(recipe.output_dir).name for recipe in recipes}
+    trained = [recipe for recipe in recipes if recipe.runner in TRAINERS]
+    found = {}
+    for recipe in trained:
+        name, model = Path(recipe.output_dir).name, str(recipe.config.get("model_name_or_path", ""))
+        if _norm(model) in outputs:
+            found[name] = (outputs[_norm(model)], _norm(model))
+        elif _norm(model) != _norm(base):
+            found[name] = (name + START, model)
+        elif recipe.runner == "sft" and recipe is not trained[0]:
+            found[name] = (Path(trained[0].output_dir).name, trained[0].output_dir)
+        else:
+            found[name] = ("base", base)
+    return found
+
+
+def start_evaluations(recipes: list[RecipeFile]) -> dict[str, str]:
+    """`<output>_start` -> the model, for each trained recipe of a run that starts from a model of its own (a
+    student): the evaluations `make pipeline` adds so that such a recipe has a baseline (`starting_points`)."""
+    return {start: model for start, model in starting_points(recipes).values() if start.endswith(START)}
 
 
 def prerequisites(paths: list[Path], root: Path = RECIPES) -> list[Path]:

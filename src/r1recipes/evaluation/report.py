@@ -7,7 +7,8 @@ Reads what the stages and `python -m r1recipes.evaluate` left in the run folder:
 `<stage>/trainer_state.json` and `eval/<name>/results.json`. Anything missing is named in the report, not an
 error; a folder with no complete stage and no evaluation results is one. Plots go in `plots/` beside the
 report. The expected stages are those of `recipes/<basename of RUN_DIR>/` when that folder exists (run from the
-repository root: stages 1-4 and students, the outputs `make pipeline` writes), else stages 1-4. A folder with a
+repository root: stages 1-4 and students, the outputs `make pipeline` writes), else stages 1-4; so are the pairs
+of the learning signal, each trained stage against the model it starts from (`compared_with`). A folder with a
 results.json of its own is one evaluation (evaluate's --output, e.g. of a Hub model): its report has the
 evaluation, the published figures and the plot, no stages. Published figures (`reference.py`, R1's Table 5) go
 beside an evaluation of one of the table's models, or beside every evaluation with `--reference NAME`.
@@ -18,13 +19,22 @@ import json
 import math
 import statistics
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 from r1recipes import RecipeError
-from r1recipes.config.recipes import DISTILL, PIPELINE, RECIPES, RecipeFile, folder_recipes
-from r1recipes.evaluation.paired import compare, difference_cell, read_evaluation
+from r1recipes.config.recipes import (
+    DISTILL,
+    PIPELINE,
+    RECIPES,
+    START,
+    RecipeFile,
+    folder_recipes,
+    stage_files,
+    starting_points,
+)
+from r1recipes.evaluation.paired import Evaluation, compare, difference_cell, read_evaluation
 from r1recipes.evaluation.plots import pass_at_1_plot, stage_plot
 from r1recipes.evaluation.reference import load as load_reference
 from r1recipes.evaluation.reference import reference_section
@@ -38,12 +48,15 @@ NONE = "–"
 
 
 def order(name: str) -> tuple:
-    """Pipeline order: base, stages 1-4, students by name, R1-Zero runs, anything else by name."""
-    if name in ORDER:
-        return 0, ORDER.index(name), ""
-    if name.startswith(DISTILL):
-        return 1, 0, name
-    return (2, LATE.index(name), "") if name in LATE else (3, 0, name)
+    """Pipeline order: base, stages 1-4, students by name, R1-Zero runs, anything else by name; `<name>_start` (a
+    student before distillation) just before `<name>`."""
+    own = name.removesuffix(START)
+    after = int(own == name)
+    if own in ORDER:
+        return 0, ORDER.index(own), "", after
+    if own.startswith(DISTILL):
+        return 1, 0, own, after
+    return (2, LATE.index(own), "", after) if own in LATE else (3, 0, own, after)
 
 
 def _read_json(path: Path) -> dict | None:
@@ -62,8 +75,9 @@ class Run:
     present: list[str]  # stage folders it has, complete or not
     stages: dict[str, dict]  # complete stage -> its stage.json
     logs: dict[str, list]  # stage -> trainer_state.json's log_history
-    results: dict[str, dict]  # evaluated name (base or a stage) -> results.json
+    results: dict[str, dict]  # evaluated name (base, a stage, a student's <name>_start) -> results.json
     single: bool = False  # one evaluation folder, not a run
+    starts: dict[str, str] = field(default_factory=dict)  # trained stage -> the evaluation of the model it starts from
 
 
 def expected_stages(folder: Path) -> list[str]:
@@ -73,6 +87,29 @@ def expected_stages(folder: Path) -> list[str]:
     if not recipes.is_dir():
         return list(PIPELINE)
     return [Path(RecipeFile.load(path).output_dir).name for path in folder_recipes(recipes)]
+
+
+CHAIN = {"stage1": "base", "stage2": "stage1", "stage3": "stage1", "stage4": "stage3"}  # R1's, by stage name
+
+
+def compared_with(folder: Path) -> dict[str, str]:
+    """Each trained stage -> the evaluation of the model it starts from, from the recipes of
+    `recipes/<basename of folder>/` (`starting_points`: stage 1 against base, 2 against 1, 3 against 1, 4 against
+    3, a student against its own starting model, an R1-Zero run against base). Without that folder, R1's chain by
+    stage name (`CHAIN`); `start_of` gives a student `<name>_start` and anything else base."""
+    recipes = RECIPES / folder.name
+    if not recipes.is_dir():
+        return dict(CHAIN)
+    listed = folder_recipes(recipes)
+    paths = listed + [path for path in stage_files(recipes) if path not in listed]  # R1-Zero beside the pipeline
+    return {name: start for name, (start, _) in starting_points([RecipeFile.load(p) for p in paths]).items()}
+
+
+def start_of(run: Run, name: str) -> str:
+    """The evaluation a trained stage is compared with (`compared_with`)."""
+    if name in run.starts:
+        return run.starts[name]
+    return name + START if name.startswith(DISTILL) else "base"
 
 
 def collect(folder: Path) -> Run:
@@ -88,7 +125,8 @@ def collect(folder: Path) -> Run:
     if not stages and not results:
         raise RecipeError(f"{folder}: no complete stage ({STAGE_FILE}) and no evaluation results ({EVAL}/*/{RESULTS})")
     logs = {name: state.get("log_history", []) for name, state in states.items() if state}
-    return Run(folder, expected_stages(folder), [p.name for p in subfolders], stages, logs, results)
+    present = [p.name for p in subfolders]
+    return Run(folder, expected_stages(folder), present, stages, logs, results, starts=compared_with(folder))
 
 
 def _percent(fraction: float) -> str:
@@ -196,7 +234,7 @@ def reward_trend(log: list[dict]) -> tuple[int, dict[str, tuple[float, float]]] 
 
 def signal_section(run: Run) -> list[str]:
     """Did the recipe teach something: each GRPO stage's reward, first fifth of its steps against the last, and
-    each evaluated stage's pass@1 against the starting model's, paired by problem (`paired.py`)."""
+    each evaluated stage's pass@1 against that of the model it starts from, paired by problem (`paired.py`)."""
     lines = []
     for name in sorted(run.logs, key=order):
         found = reward_trend(run.logs[name]) if run.stages.get(name, {}).get("runner") == "grpo" else None
@@ -210,48 +248,56 @@ def signal_section(run: Run) -> list[str]:
                 f"- {name}: mean total reward {first:.3f} over its first {n} of {logged} logged steps, {last:.3f} "
                 f"over its last {n} ({last - first:+.3f}){'; ' + ', '.join(parts) if parts else ''}."
             )
-    rows, unpaired = against_base(run)
-    if rows:
-        lines += ["", PAIRED_LEGEND, ""]
-        lines += table(["stage", *sorted(run.results["base"]["benchmarks"])], rows)
-    if unpaired:
-        lines += ["", "Not paired (the difference of the table's pass@1 only):", *(f"- {u}" for u in unpaired)]
-    return lines or ["No GRPO log, and no stage evaluated beside the starting model."]
+    rows, unpaired = against_start(run)
+    if rows or unpaired:
+        benchmarks = sorted({b for r in run.results.values() for b in r.get("benchmarks", {})})
+        lines += [*([""] if lines else []), PAIRED_LEGEND]
+        lines += ["", *table(["stage", "against", *benchmarks], rows)] if rows else []
+        lines += ["", "Not paired:", *(f"- {u}" for u in unpaired)] if unpaired else []
+    return lines or ["No GRPO log, and no stage evaluated beside the model it starts from."]
 
 
 PAIRED_LEGEND = (
-    "Held-out pass@1 against the starting model (base), paired by problem: the difference in percentage points, "
-    "its 95% interval and p (McNemar's exact test for one sample per problem, else a sign-flip test with a "
-    "bootstrap interval; `python -m r1recipes.compare`):"
+    "Each trained stage against the model it starts from (stage 3, SFT of the base on stage 2's samples, against "
+    "stage 1, the base on the cold-start data alone; a student against itself before distillation): held-out "
+    "pass@1 paired by problem, the difference in percentage points, its 95% interval and p (McNemar's exact test "
+    "for one sample per problem, else a sign-flip test with a bootstrap interval; `make compare` compares any two "
+    "evaluations, e.g. base and the last stage):"
 )
 
 
-def against_base(run: Run) -> tuple[list[list[str]], list[str]]:
-    """A row per evaluated stage, a cell per benchmark of the starting model's: the paired comparison with it,
-    or the plain difference of pass@1 where the samples cannot be paired (why, in the second list)."""
-    base = run.results.get("base", {}).get("benchmarks", {})
-    if not base:
-        return [], []
-    unpaired, before = [], None
-    try:
-        before = read_evaluation(run.folder / EVAL / "base")
-    except RecipeError as exc:
-        unpaired.append(f"base: {exc}")
-    rows = []
-    for name in sorted((n for n in run.results if n != "base"), key=order):
-        scores, paired = run.results[name].get("benchmarks", {}), {}
-        if before:
+def against_start(run: Run) -> tuple[list[list[str]], list[str]]:
+    """For each evaluated trained stage, against the evaluation of the model it starts from (`start_of`): a row of
+    paired comparisons, a cell per benchmark of the run; or, where they cannot be made (that model not evaluated,
+    samples that do not pair), a line saying why, with the plain difference of pass@1 when both have one."""
+    benchmarks = sorted({b for r in run.results.values() for b in r.get("benchmarks", {})})
+    read: dict[str, Evaluation | RecipeError] = {}  # each start's samples, read once, or why they cannot be
+
+    def samples(name: str) -> Evaluation:
+        if name not in read:
             try:
-                paired = {c.benchmark: c for c in compare(before, run.folder / EVAL / name)}
+                read[name] = read_evaluation(run.folder / EVAL / name)
             except RecipeError as exc:
-                unpaired.append(f"{name}: {exc}")
-        cells = []
-        for b in sorted(base):
-            if b in paired:
-                cells.append(difference_cell(paired[b]))
-            else:
-                cells.append(_points(scores[b]["pass@1"] - base[b]["pass@1"]) if b in scores else NONE)
-        rows.append([name, *cells])
+                read[name] = exc
+        if isinstance(read[name], RecipeError):
+            raise read[name]
+        return read[name]
+
+    rows, unpaired = [], []
+    for name in sorted((n for n in run.results if n != "base" and not n.endswith(START)), key=order):
+        start = start_of(run, name)
+        if start not in run.results:
+            unpaired.append(f"{name} against {start}: not evaluated (no `{EVAL}/{start}/{RESULTS}`)")
+            continue
+        try:
+            paired = {c.benchmark: c for c in compare(samples(start), run.folder / EVAL / name)}
+        except RecipeError as exc:
+            after, earlier = (run.results[n].get("benchmarks", {}) for n in (name, start))
+            both = [b for b in benchmarks if b in after and b in earlier]
+            plain = ", ".join(f"{b} {_points(after[b]['pass@1'] - earlier[b]['pass@1'])}" for b in both)
+            unpaired.append(f"{name} against {start}: pass@1 {plain or NONE} points, not paired: {exc}")
+            continue
+        rows.append([name, start, *(difference_cell(paired[b]) if b in paired else NONE for b in benchmarks)])
     return rows, unpaired
 
 
@@ -275,7 +321,8 @@ def status_lines(run: Run) -> list[str]:
     """Which stages are missing, not evaluated, or without a training log, so a partial run reads as such."""
     incomplete = sorted({*run.expected, *run.present} - set(run.stages), key=order)
     trained = [n for n in sorted(run.stages, key=order) if run.stages[n].get("runner") != "generate"]
-    unevaluated = [n for n in ["base", *trained] if n not in run.results]
+    starts = [start_of(run, n) for n in trained if start_of(run, n).endswith(START)]  # the students' own
+    unevaluated = [n for n in sorted({"base", *starts, *trained}, key=order) if n not in run.results]
     unlogged = [n for n in trained if n not in run.logs]
     found = [
         ("Missing or not complete (no `stage.json`)", incomplete),

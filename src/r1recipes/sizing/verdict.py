@@ -14,6 +14,7 @@ from r1recipes.config.recipes import (
     folder_recipes,
     producers,
     stage_files,
+    start_evaluations,
 )
 from r1recipes.evaluation.results import EVAL
 from r1recipes.sizing.estimate import (
@@ -202,8 +203,9 @@ def check_folder(folder: Path, hardware: Hardware, overrides: list[str] | None =
 
 
 def evaluated(recipes: list[RecipeFile]) -> dict[Path, list[str]]:
-    """Each evaluation recipe of the folder and the models it evaluates (the pipeline's: the starting model and
-    every trained stage; eval_<name>.yaml: that output), starting models first."""
+    """Each evaluation recipe of the folder and the models it evaluates (the pipeline's: the starting model, each
+    student's own starting model and every trained stage; eval_<name>.yaml: that output, and its starting model
+    when `make pipeline` evaluates that), starting models first."""
     if not recipes:
         return {}
     folder, found = recipes[0].path.parent, {}
@@ -211,6 +213,8 @@ def evaluated(recipes: list[RecipeFile]) -> dict[Path, list[str]]:
     pipeline = [r for r in recipes if r.path in listed]
     if pipeline and (folder / EVALUATION).is_file():
         found.setdefault(folder / EVALUATION, []).append(str(pipeline[0].config.get("model_name_or_path")))
+        for name, model in start_evaluations(pipeline).items():
+            found.setdefault(evaluation_for(folder, name), []).append(model)
     for recipe in recipes:
         name = Path(recipe.output_dir).name
         path = evaluation_for(folder, name, specific_only=recipe not in pipeline)
