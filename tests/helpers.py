@@ -1,7 +1,12 @@
-"""Recipe builders shared by the runner tests."""
+"""Recipe builders shared by the runner tests, and a copy of the repository root to run make in."""
 
 import json
+import os
+import shutil
+import subprocess
 from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def write_recipe(path: Path, **fields) -> Path:
@@ -74,3 +79,23 @@ def save_reward_model(tiny_model, folder, *, num_labels=1, chat_template=True):
     LlamaForSequenceClassification(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return str(folder)
+
+
+def clean_env(**extra: str) -> dict:
+    """This process's environment (offline: conftest.py) without a calling make's or a cluster's variables."""
+    dropped = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "R1_", "SLURM_", "SBATCH_")
+    return {**{k: v for k, v in os.environ.items() if not k.startswith(dropped)}, "HF_HUB_OFFLINE": "1", **extra}
+
+
+def make_ready(copy: Path) -> Path:
+    """`copy` (a folder with recipes/ of its own) made a place to run make in: the Makefile and its install stamp's
+    inputs copied (modification times kept, so `make install` stays a no-op), .venv, src and slurm linked."""
+    for name in ("Makefile", "setup.cfg", "pyproject.toml"):
+        shutil.copy2(ROOT / name, copy / name)
+    for name in (".venv", "src", "slurm"):
+        (copy / name).symlink_to(ROOT / name)
+    if subprocess.run(["make", "-q", "install"], cwd=copy, env=clean_env()).returncode != 0:
+        raise AssertionError(
+            "the venv is older than setup.cfg or pyproject.toml: run `make install` first (tests never install)"
+        )
+    return copy

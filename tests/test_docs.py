@@ -5,8 +5,9 @@ The fast tests read the pages: relative links and their #anchors (GitHub's rules
 `python -m r1recipes.<module>` modules shown, the README's length, every docs page linked from the README, and
 every command of the README's code blocks classified in COMMANDS below. The slow test runs each classified
 command a CPU can run, offline, in a copy of the repository root (the Makefile has no variable for the runs
-folder, so a copy keeps the tree's runs/ and recipes/ as they were): the demo's smoke, `make check`, `make fork`,
-every GPU command stopping with one `error:` line, and `slurm/pipeline.sh` against a stand-in `sbatch`.
+folder, so a copy keeps the tree's runs/ and recipes/ as they were): `make check`, `make fork`, every GPU
+command stopping with one `error:` line, and `slurm/pipeline.sh` against a stand-in `sbatch`. The demo's smoke,
+`make demo DEMO=tiny`, is run as shown by tests/test_pipeline.py's slow demo test, which checks more of it.
 """
 
 import importlib.util
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import clean_env, make_ready
 from test_slurm_submit import FAKE_SBATCH
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -64,10 +66,24 @@ class NotRun:
     why: str
 
 
+@dataclass(frozen=True)
+class RunByTest:
+    """Run as shown, in a slow test of another file that checks more of it (`test` names the file and function)."""
+
+    test: str
+    why: str
+
+
+DEMO_TEST = (
+    "tests/test_pipeline.py::"
+    "test_the_demo_pipeline_on_tiny_models_continues_after_a_failure_evaluates_every_stage_and_reports"
+)
+
+
 # Every command shown in a shell block of README.md, as shown (comments dropped, spaces collapsed).
 COMMANDS = {
     "make help": Runs(shows="make stage1 "),
-    "make demo DEMO=tiny": Runs(shows="runs/tiny/report.md", writes="runs/tiny/report.md", timeout=600),
+    "make demo DEMO=tiny": RunByTest(DEMO_TEST, "the whole tiny pipeline once per CI run, not twice"),
     "make demo": SmokedBy("make demo DEMO=tiny", "its pipeline on SmolLM2-135M took 17 min 30 s on 2 cores"),
     "make pipeline MODEL=SmolLM2-135M": SmokedBy("make demo DEMO=tiny", "the pipeline `make demo` runs, offline"),
     "make rl-demo": NotRun("about 35 min; tests/test_pipeline.py's slow test runs it with smaller evaluations"),
@@ -233,7 +249,13 @@ def test_every_command_the_readme_shows_is_classified():
     assert set(COMMANDS) - set(shown) == set(), "COMMANDS classifies commands README.md no longer shows"
     for command, kind in COMMANDS.items():
         if isinstance(kind, SmokedBy):
-            assert isinstance(COMMANDS.get(kind.command), Runs), f"{command}: its smoke {kind.command} is not run"
+            smoke = COMMANDS.get(kind.command)
+            assert isinstance(smoke, Runs | RunByTest), f"{command}: its smoke {kind.command} is not run"
+        if isinstance(kind, RunByTest):  # that test runs the command as shown
+            path, _, name = kind.test.partition("::")
+            source = (ROOT / path).read_text()
+            body = source[source.index(f"def {name}(") :].split("\ndef ")[0]
+            assert repr(command.split()).replace("'", '"')[1:-1] in body, f"{kind.test} does not run {command!r}"
     other_blocks = [
         line for language, lines in split_fences(README.read_text())[1] if language not in SHELL for line in lines
     ]
@@ -245,25 +267,11 @@ def repository(tmp_path_factory) -> Path:
     """A copy of the repository root to run the README's commands in: the Makefile, its install stamp's inputs
     (modification times kept, so `make install` stays a no-op) and recipes/ copied; .venv, src and slurm linked."""
     copy = tmp_path_factory.mktemp("repository")
-    for name in ("Makefile", "setup.cfg", "pyproject.toml"):
-        shutil.copy2(ROOT / name, copy / name)
     shutil.copytree(ROOT / "recipes", copy / "recipes")
-    for name in (".venv", "src", "slurm"):
-        (copy / name).symlink_to(ROOT / name)
-    if subprocess.run(["make", "-q", "install"], cwd=copy, env=clean_env()).returncode != 0:
-        pytest.fail(
-            "the venv is older than setup.cfg or pyproject.toml: run `make install` first (tests never install)"
-        )
-    return copy
+    return make_ready(copy)
 
 
-def clean_env(**extra: str) -> dict:
-    """This process's environment (offline: conftest.py) without a calling make's or a cluster's variables."""
-    dropped = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "R1_", "SLURM_", "SBATCH_")
-    return {**{k: v for k, v in os.environ.items() if not k.startswith(dropped)}, "HF_HUB_OFFLINE": "1", **extra}
-
-
-RUNNABLE = [c for c in readme_commands() if not isinstance(COMMANDS.get(c), (SmokedBy, NotRun))]
+RUNNABLE = [c for c in readme_commands() if not isinstance(COMMANDS.get(c), (SmokedBy, NotRun, RunByTest))]
 
 
 @pytest.mark.slow

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import clean_env, make_ready
 
 from r1recipes import RecipeError
 from r1recipes.config.checks import assign_overrides, parse_overrides
@@ -369,7 +370,8 @@ def test_bad_input_is_one_line_and_starts_nothing(tree, capsys):
 
 @pytest.mark.slow
 def test_the_demo_pipeline_on_tiny_models_continues_after_a_failure_evaluates_every_stage_and_reports(tree):
-    """`make demo DEMO=tiny`: the command `make demo` runs, on the tiny recipes (minimal steps)."""
+    """`make demo DEMO=tiny`: the command `make demo` runs, on the tiny recipes (minimal steps); stopped by a bad
+    recipe, then rerun as the README shows it."""
     stage2 = tree / "recipes/tiny/stage2_reasoning_grpo.yaml"
     good = stage2.read_text()
     stage2.write_text(good.replace("reward_funcs: [format]", "reward_funcs: [no_such_reward]"))
@@ -381,7 +383,8 @@ def test_the_demo_pipeline_on_tiny_models_continues_after_a_failure_evaluates_ev
     stage1 = (tree / "runs/tiny/stage1/stage.json").read_text()
 
     stage2.write_text(good)
-    rerun = subprocess.run(command, capture_output=True, text=True)
+    make_ready(tree)  # the rerun is the README's command itself (tests/test_docs.py leaves it to this test)
+    rerun = subprocess.run(["make", "demo", "DEMO=tiny"], capture_output=True, text=True, env=clean_env())
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     assert "skip recipes/tiny/stage1_cold_start_sft.yaml" in rerun.stderr
     assert "[14/14] writing runs/tiny/report.md" in rerun.stderr  # the models and data are built already
