@@ -450,13 +450,21 @@ def keepable_rows(settings: Settings) -> dict | None:
     return {"tasks": by_task, "reasoning": reasoning, "general": general, "total": reasoning + general}
 
 
+def longest_completion(sized: Sized) -> tuple[str, int]:
+    """(the key, its tokens) of a recipe's longest completion: a sampler's `max_new_tokens`, else the trainer's
+    completion (`lengths`: GRPO's `max_completion_length`; an SFT sequence)."""
+    if sized.runner in SAMPLERS:
+        return "max_new_tokens", sized.settings.int("max_new_tokens", 4096)
+    return "max_completion_length", lengths(sized)[1]
+
+
 def decoding(sized: Sized, plan: MemoryPlan) -> Decoding | None:
     """How many full-length sequences a vLLM engine holds at once, and their mean context while decoding."""
     facts = plan.facts.get("vllm") or plan.facts.get("vllm_server")
     if not facts:
         return None
     s = sized.settings
-    completion = s.int("max_new_tokens") if sized.runner in SAMPLERS else s.int("max_completion_length", 512)
+    completion = longest_completion(sized)[1]
     context = vllm_context(s, sized.shape)
     tp = s.int("tensor_parallel_size" if sized.runner in SAMPLERS else "vllm_tensor_parallel_size", 1)
     if "vllm_server" in plan.facts:
@@ -476,8 +484,7 @@ def work_and_time(
     generated = trained = None
     passes = sequence = 0
     generating_gpus = sized.server_gpus or gpus
-    longest = s.int("max_new_tokens", 4096) if sized.runner in SAMPLERS else lengths(sized)[1]  # SFT: its sequence
-    length = completion or longest
+    length = completion or longest_completion(sized)[1]
     if sized.runner == "generate":
         completions = rows * s.int("num_samples", 4) if rows is not None else None
         generated = completions * length if completions is not None else None
@@ -551,8 +558,7 @@ def work_and_time(
 def mean_completion(sized: Sized) -> tuple[int | None, str | None]:
     """A sampling recipe's mean completion (tokens) and where it comes from: check's --mean_completion_tokens,
     capped at the recipe's longest completion, else the recipe's `mean_completion_tokens`; (None, None) unknown."""
-    longest_key = "max_completion_length" if sized.runner == "grpo" else "max_new_tokens"
-    longest, given = sized.settings.int(longest_key), sized.hardware.mean_completion_tokens
+    (longest_key, longest), given = longest_completion(sized), sized.hardware.mean_completion_tokens
     if given is not None and given > longest:
         return longest, f"--mean_completion_tokens {given:,} capped at {longest_key} {longest:,}"
     if given is not None:

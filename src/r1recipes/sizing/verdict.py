@@ -232,10 +232,8 @@ def check_evaluation(
     largest = max(shapes, key=lambda model: shapes[model].shape.params)
     result = check_recipe(RecipeFile.load(path, ["--model", largest, "--output", output]), hardware, owners)
     result.work["models"] = len(models)
-    if result.time.get("gpu_hours") is not None:
-        result.time["gpu_hours_all"] = round(result.time["gpu_hours"] * len(models), 1)
-        result.time["cost_usd_all"] = round(result.time["cost_usd"] * len(models), 2)
-    if result.time.get("expected_gpu_hours") is not None:
-        result.time["expected_gpu_hours_all"] = round(result.time["expected_gpu_hours"] * len(models), 1)
-        result.time["expected_cost_usd_all"] = round(result.time["expected_cost_usd"] * len(models), 2)
+    for figure in ("", "expected_"):  # the upper bound, then the expected figure
+        if result.time.get(f"{figure}gpu_hours") is not None:
+            result.time[f"{figure}gpu_hours_all"] = round(result.time[f"{figure}gpu_hours"] * len(models), 1)
+            result.time[f"{figure}cost_usd_all"] = round(result.time[f"{figure}cost_usd"] * len(models), 2)
     return result
